@@ -1,0 +1,1 @@
+"""File formats: GT shards (SPEC §4), predictions (§5), results records (§7)."""
