@@ -17,11 +17,13 @@ from facebench import __version__
 # name -> "module:attribute" of a click command or group; add one line per command.
 COMMANDS: dict[str, str] = {
     "demo": "facebench.cli.demo:demo",
+    "leaderboard": "facebench.cli.leaderboard:leaderboard",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
 SHORT_HELP: dict[str, str] = {
     "demo": "Run the whole pipeline end to end on built-in synthetic data.",
+    "leaderboard": "Publish results into ranked leaderboards (CSV, Markdown, PNG) or show one.",
 }
 
 
