@@ -1,0 +1,18 @@
+"""``facebench prepare``: from a multi-view capture to ground-truth shards (SPEC §2-§4).
+
+Modules: :mod:`.pointcloud` (fuse and clean depth), :mod:`.rigid` (landmark-free
+coarse alignment), :mod:`.fit` (template fitting in torch), :mod:`.config`
+(pipeline configuration and its hash), :mod:`.pipeline` (per-sequence work, shards,
+scale-out).  The public entry points are imported lazily so that importing the
+package stays cheap.
+"""
+
+__all__ = ["prepare_nersemble", "prepare_synth_benchmark"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from facebench.prepare import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(name)

@@ -1,0 +1,296 @@
+"""Fit a template to a sequence of world point clouds (torch, CPU or GPU).
+
+Stages, all frames of a sequence batched together:
+
+1. **Initialisation**: from tracking parameters when given (SPEC §3), else a
+   landmark-free rigid alignment (:mod:`facebench.prepare.rigid`).
+2. **Parameters**: identity (shared), expression, jaw, neck, eyes and rigid
+   pose per frame, minimising a robust (Geman-McClure) point-to-plane distance
+   from template vertices to their nearest cloud points, plus temporal
+   smoothness and Gaussian priors.  Correspondences (scipy ``cKDTree``) are
+   recomputed every few iterations; only vertices of data regions whose match
+   is close and normal-compatible count, so unseen regions do not pull.
+3. **Residual**: a per-vertex offset along the normal, Laplacian-smooth in
+   space and smooth in time, bounded by ``max_offset``, so the surface hugs
+   the observed geometry without sliding tangentially (which would corrupt
+   the canonical correspondence).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from facebench.prepare import rigid
+
+POSE_PARTS = ("jaw", "neck", "eyes")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Knobs of :func:`fit_sequence` (lengths in metres)."""
+
+    data_regions: tuple = (1, 2, 3, 4)  # template regions that may match cloud points
+    rigid_yaws_deg: tuple = (-30, 0, 30)
+    rigid_pitches_deg: tuple = (-20, 0, 20)
+    rigid_iterations: int = 20
+    iterations: int = 200
+    correspondence_every: int = 10
+    max_distance_start: float = 0.02
+    max_distance_end: float = 0.005
+    min_normal_dot: float = 0.5
+    robust_sigma: float = 0.003  # Geman-McClure scale
+    point_weight: float = 0.1  # share of point-to-point next to point-to-plane
+    lr: float = 0.01
+    w_identity: float = 1e-4
+    w_expression: float = 1e-4
+    w_pose: float = 1e-3
+    w_smooth: float = 1e-2
+    fit_scale: bool = False
+    offset_iterations: int = 60
+    max_offset: float = 0.01
+    w_laplacian: float = 1.0
+    w_offset: float = 1e-3
+    w_offset_smooth: float = 1e-2
+    threads: int = 1  # torch intra-op threads; fixed so results do not depend on the machine
+    device: str = "auto"  # auto | cpu | cuda
+
+
+@dataclass
+class FitResult:
+    """``vertices`` (T,V,3) float32 world; ``params`` numpy arrays; residual statistics in mm."""
+
+    vertices: np.ndarray
+    params: dict
+    residual_mm: np.ndarray  # (T,) median |point-to-plane| over matched vertices
+    matched: np.ndarray  # (T,) fraction of data-region vertices with a match
+    seconds: float
+    stats: dict = field(default_factory=dict)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def vertex_normals_torch(vertices, faces):
+    """(T,V,3) area-weighted unit vertex normals of (T,V,3) vertices."""
+    torch = _torch()
+    v0, v1, v2 = (vertices[:, faces[:, i]] for i in range(3))
+    fn = torch.cross(v1 - v0, v2 - v0, dim=-1)
+    vn = torch.zeros_like(vertices)
+    for i in range(3):
+        vn.index_add_(1, faces[:, i], fn)
+    return vn / vn.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def mesh_edges(faces: np.ndarray, n_vertices: int):
+    """Undirected unique edges (E,2) and vertex degrees (V,) of a triangle mesh."""
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    e = np.unique(np.sort(e, axis=1), axis=0)
+    degree = np.bincount(e.ravel(), minlength=n_vertices)
+    return e, degree
+
+
+def geman_mcclure(r, sigma):
+    return r * r / (r * r + sigma * sigma)
+
+
+def _deform(template, p, T: int):
+    """Template vertices (T,V,3) from the parameter tensors ``p``."""
+    torch = _torch()
+    kwargs = {name: p[name] for name in ("expression", "rotation", "translation", *POSE_PARTS) if name in p}
+    if "identity" in p:
+        kwargs["identity"] = p["identity"].expand(T, -1)
+    kwargs["scale"] = torch.exp(p["log_scale"]).expand(T)
+    return template.deform_torch(**kwargs)
+
+
+class _Correspondences:
+    """Nearest cloud points for the current vertices, recomputed on demand."""
+
+    def __init__(self, clouds, data_mask: np.ndarray, config: FitConfig):
+        self.trees = [cKDTree(c.xyz_world) for c in clouds]
+        self.clouds = clouds
+        self.data_mask = data_mask
+        self.config = config
+
+    def update(self, vertices: np.ndarray, normals: np.ndarray, max_distance: float):
+        """Targets (T,V,3), target normals (T,V,3), weights (T,V) in {0,1}."""
+        T, V, _ = vertices.shape
+        q = np.zeros((T, V, 3))
+        n = np.zeros((T, V, 3))
+        w = np.zeros((T, V))
+        for t in range(T):
+            dist, idx = self.trees[t].query(vertices[t], distance_upper_bound=max_distance)
+            ok = np.isfinite(dist) & self.data_mask
+            idx = np.where(ok, idx, 0)
+            q[t] = self.clouds[t].xyz_world[idx]
+            n[t] = self.clouds[t].normals_world[idx]
+            ok &= np.sum(n[t] * normals[t], axis=1) >= self.config.min_normal_dot
+            w[t] = ok
+        return q, n, w
+
+
+def _data_loss(v, q, n, w, config: FitConfig):
+    r_plane = ((v - q) * n).sum(-1)
+    r_point = (v - q).norm(dim=-1)
+    rho = geman_mcclure(r_plane, config.robust_sigma) + config.point_weight * geman_mcclure(
+        r_point, config.robust_sigma)
+    return (rho * w).sum() / w.sum().clamp_min(1.0)
+
+
+def _initial_params(template, clouds, cameras, serials, init, config: FitConfig, data_mask):
+    T = len(clouds)
+    p = {
+        "identity": np.zeros(template.n_identity),
+        "expression": np.zeros((T, template.n_expression)),
+        "jaw": np.zeros((T, 3)),
+        "neck": np.zeros((T, 3)),
+        "eyes": np.zeros((T, 6)),
+        "log_scale": np.zeros(1),
+    }
+    if init is not None:
+        for name, value in init.items():
+            if name == "scale":
+                p["log_scale"] = np.log(np.asarray(value, dtype=np.float64).reshape(-1)[:1])
+            elif name == "identity":
+                p[name] = np.asarray(value, dtype=np.float64).reshape(-1)[: template.n_identity]
+            else:
+                p[name] = np.asarray(value, dtype=np.float64).reshape(T, -1)
+        if "rotation" in p and "translation" in p:
+            return p
+    sub = np.nonzero(np.isin(template.regions, (1, 2, 3)))[0]
+    sub = sub[:: max(1, len(sub) // 1500)]
+    pts = template.canonical_vertices[sub]
+    R0 = rigid.frame_from_rig(cameras, serials)
+    R, t, _ = rigid.align_first_frame(pts, clouds[0].xyz_world, R0, config.rigid_yaws_deg,
+                                      config.rigid_pitches_deg, config.rigid_iterations)
+    Rs, ts = rigid.track_rigid(pts, [c.xyz_world for c in clouds], R, t)
+    p["rotation"] = rigid.matrix_to_axis_angle(Rs)
+    p["translation"] = ts
+    return p
+
+
+def fit_sequence(template, clouds, cameras=None, serials=(), init: dict | None = None,
+                 config: FitConfig = FitConfig(), progress=None) -> FitResult:
+    """Fit ``template`` to per-frame ``clouds`` (list of PointCloud); see the module docstring.
+
+    ``init``: optional parameter arrays named as ``template.deform`` arguments
+    (``rotation`` axis-angle (T,3), ``translation`` (T,3), ``scale``...), e.g.
+    converted from a tracking file; without ``rotation``/``translation`` the
+    rigid pose comes from the cloud and the rig (``cameras``, ``serials``).
+    """
+    torch = _torch()
+    start = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, config.threads))
+    try:
+        result = _fit(torch, template, clouds, cameras, serials, init, config, progress)
+    finally:
+        torch.set_num_threads(threads)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _fit(torch, template, clouds, cameras, serials, init, config, progress):
+    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if config.device == "auto" else config.device))
+    dtype = torch.float32
+    T = len(clouds)
+    data_mask = np.isin(template.regions, config.data_regions)
+    init_p = _initial_params(template, clouds, cameras, serials, init, config, data_mask)
+    p = {k: torch.tensor(np.asarray(v), dtype=dtype, device=device, requires_grad=True)
+         for k, v in init_p.items()}
+    if not config.fit_scale:
+        p["log_scale"].requires_grad_(False)
+    faces = torch.as_tensor(template.faces, dtype=torch.long, device=device)
+    corr = _Correspondences(clouds, data_mask, config)
+    priors = {"identity": config.w_identity, "expression": config.w_expression,
+              **dict.fromkeys(POSE_PARTS, config.w_pose)}
+    smooth = ("expression", "rotation", *POSE_PARTS)
+
+    trainable = [v for v in p.values() if v.requires_grad]
+    opt = torch.optim.Adam(trainable, lr=config.lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.1 ** (1.0 / max(1, config.iterations)))
+    tensors = None
+    for it in range(config.iterations):
+        if it % config.correspondence_every == 0:
+            with torch.no_grad():
+                v = _deform(template, p, T)
+                nrm = vertex_normals_torch(v, faces)
+            frac = it / max(1, config.iterations - 1)
+            max_d = config.max_distance_start * (config.max_distance_end / config.max_distance_start) ** frac
+            q, n, w = corr.update(v.cpu().double().numpy(), nrm.cpu().double().numpy(), max_d)
+            tensors = [torch.as_tensor(a, dtype=dtype, device=device) for a in (q, n, w)]
+        opt.zero_grad()
+        v = _deform(template, p, T)
+        loss = _data_loss(v, *tensors, config)
+        for name, weight in priors.items():
+            loss = loss + weight * (p[name] ** 2).sum() / T
+        if T > 1:
+            for name in smooth:
+                loss = loss + config.w_smooth * ((p[name][1:] - p[name][:-1]) ** 2).sum() / (T - 1)
+            dt = (p["translation"][1:] - p["translation"][:-1]) * 100.0
+            loss = loss + config.w_smooth * (dt ** 2).sum() / (T - 1)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if progress is not None:
+            progress(it + 1, config.iterations + config.offset_iterations)
+
+    with torch.no_grad():
+        base = _deform(template, p, T)
+        base_normals = vertex_normals_torch(base, faces)
+    vertices = _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress)
+    q, n, w = corr.update(vertices, vertex_normals_torch(
+        torch.as_tensor(vertices, dtype=dtype, device=device), faces).cpu().double().numpy(),
+        config.max_distance_end)
+    r = np.abs(np.sum((vertices - q) * n, axis=-1)) * 1000.0
+    residual = np.array([np.median(r[t][w[t] > 0]) if w[t].any() else np.nan for t in range(T)])
+    matched = w.sum(axis=1) / max(1, data_mask.sum())
+    params = {k: v.detach().cpu().double().numpy() for k, v in p.items()}
+    params["scale"] = np.exp(params.pop("log_scale"))
+    return FitResult(vertices.astype(np.float32), params, residual, matched, 0.0)
+
+
+def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress):
+    """Normal offsets d (T,V): data term + Laplacian + magnitude + temporal priors; returns (T,V,3)."""
+    T, V, _ = base.shape
+    if config.offset_iterations <= 0 or config.max_offset <= 0:
+        return base.cpu().double().numpy()
+    edges, degree = mesh_edges(template.faces, V)
+    e = torch.as_tensor(edges, dtype=torch.long, device=base.device)
+    deg = torch.as_tensor(np.maximum(degree, 1), dtype=base.dtype, device=base.device)
+    d = torch.zeros((T, V), dtype=base.dtype, device=base.device, requires_grad=True)
+    opt = torch.optim.Adam([d], lr=config.max_offset / 20.0)
+    tensors = None
+    for it in range(config.offset_iterations):
+        if it % config.correspondence_every == 0:
+            with torch.no_grad():
+                v = base + d[..., None] * base_normals
+            q, n, w = corr.update(v.cpu().double().numpy(), vertex_normals_torch(v, faces).cpu().double().numpy(),
+                                  config.max_distance_end)
+            tensors = [torch.as_tensor(a, dtype=base.dtype, device=base.device) for a in (q, n, w)]
+        opt.zero_grad()
+        v = base + d[..., None] * base_normals
+        loss = _data_loss(v, *tensors, config)
+        nb_sum = torch.zeros_like(d)
+        nb_sum.index_add_(1, e[:, 0], d[:, e[:, 1]])
+        nb_sum.index_add_(1, e[:, 1], d[:, e[:, 0]])
+        lap = (d - nb_sum / deg) * 1000.0  # mm
+        loss = loss + config.w_laplacian * (lap ** 2).mean() + config.w_offset * ((d * 1000.0) ** 2).mean()
+        if T > 1:
+            loss = loss + config.w_offset_smooth * (((d[1:] - d[:-1]) * 1000.0) ** 2).mean()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            d.clamp_(-config.max_offset, config.max_offset)
+        if progress is not None:
+            progress(config.iterations + it + 1, config.iterations + config.offset_iterations)
+    with torch.no_grad():
+        return (base + d[..., None] * base_normals).cpu().double().numpy()
