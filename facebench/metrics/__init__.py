@@ -1,0 +1,31 @@
+"""Pure numpy metrics (SPEC §6): depth, canonical, tracking_2d, tracking_3d.
+
+No I/O and no dataset objects: every function takes arrays (shapes in its
+docstring) and returns per-frame (T,) arrays or per-clip numbers.  The tables
+below say, for each task, its metric names and whether higher is better; the
+evaluator, the results validator and the leaderboard read them.
+"""
+
+from facebench.metrics import canonical, depth, tracking_2d, tracking_3d
+
+TASKS = ("depth", "canonical", "tracking_2d", "tracking_3d")
+
+HIGHER_IS_BETTER: dict[str, dict[str, bool]] = {
+    "depth": depth.HIGHER_IS_BETTER,
+    "canonical": canonical.HIGHER_IS_BETTER,
+    "tracking_2d": tracking_2d.HIGHER_IS_BETTER,
+    "tracking_3d": tracking_3d.HIGHER_IS_BETTER,
+}
+
+
+def higher_is_better(name: str) -> bool:
+    """Direction of ``task.metric`` (e.g. ``canonical.mean_mm`` -> False)."""
+    task, _, metric = name.partition(".")
+    try:
+        return HIGHER_IS_BETTER[task][metric]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}") from None
+
+
+__all__ = ["HIGHER_IS_BETTER", "TASKS", "canonical", "depth", "higher_is_better", "tracking_2d",
+           "tracking_3d"]

@@ -1,0 +1,66 @@
+"""Depth alignment before scoring (SPEC §6): ``none``, ``median`` or ``scale_shift``.
+
+Alignment is solved per frame over the scored pixels only, so a method that is
+right up to one unknown scale (monocular depth) or scale and shift (relative
+depth) is not punished for it when the benchmark says so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ALIGNMENTS = ("none", "median", "scale_shift")
+MIN_ALIGNED_DEPTH = 1e-3  # metres; scale_shift output is clipped to this
+
+
+def align_depth(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, mode: str = "none"):
+    """Align predicted depth to GT per frame.
+
+    Args:
+        pred: (T,H,W) predicted z-depth, metres (or arbitrary units before alignment).
+        gt: (T,H,W) GT z-depth, metres; only read where ``valid``.
+        valid: (T,H,W) bool, the pixels scored and used to fit the alignment.
+        mode: ``none`` (s=1, b=0), ``median`` (s = median(gt)/median(pred), b=0) or
+            ``scale_shift`` (least-squares s, b minimising sum (s*pred + b - gt)^2;
+            the aligned depth is clipped to >= 1e-3 m).
+
+    Returns:
+        (aligned (T,H,W) float64, scale (T,), shift (T,)).  Frames with no valid
+        pixel keep s=1, b=0.  A degenerate fit (constant prediction, median 0)
+        falls back to s=1, b=0 for ``median`` and to s=0, b=mean(gt) for
+        ``scale_shift`` (the best constant).
+    """
+    if mode not in ALIGNMENTS:
+        raise ValueError(f"unknown depth alignment {mode!r}; expected one of {ALIGNMENTS}")
+    pred = np.asarray(pred, dtype=np.float64)
+    n_frames = pred.shape[0]
+    scale = np.ones(n_frames)
+    shift = np.zeros(n_frames)
+    if mode == "none":
+        return pred.copy(), scale, shift
+    for t in range(n_frames):
+        d = pred[t][valid[t]]
+        g = np.asarray(gt[t][valid[t]], dtype=np.float64)
+        if d.size == 0:
+            continue
+        if mode == "median":
+            md = np.median(d)
+            if md != 0 and np.isfinite(md):
+                scale[t] = np.median(g) / md
+        else:
+            scale[t], shift[t] = _least_squares_scale_shift(d, g)
+    aligned = pred * scale[:, None, None] + shift[:, None, None]
+    if mode == "scale_shift":
+        aligned = np.maximum(aligned, MIN_ALIGNED_DEPTH)
+    return aligned, scale, shift
+
+
+def _least_squares_scale_shift(d: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+    """(s, b) minimising sum (s d + b - g)^2, in closed form on centred values."""
+    d_mean, g_mean = d.mean(), g.mean()
+    dc = d - d_mean
+    var = float(np.dot(dc, dc))
+    if var <= 1e-12 * max(1.0, d_mean * d_mean) * d.size:
+        return 0.0, float(g_mean)
+    s = float(np.dot(dc, g - g_mean)) / var
+    return s, float(g_mean - s * d_mean)
