@@ -18,12 +18,16 @@ from facebench import __version__
 COMMANDS: dict[str, str] = {
     "demo": "facebench.cli.demo:demo",
     "leaderboard": "facebench.cli.leaderboard:leaderboard",
+    "info": "facebench.cli.info:info",
+    "show": "facebench.cli.show:show",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
 SHORT_HELP: dict[str, str] = {
     "demo": "Run the whole pipeline end to end on built-in synthetic data.",
     "leaderboard": "Publish results into ranked leaderboards (CSV, Markdown, PNG) or show one.",
+    "info": "Summarise a GT folder, a predictions folder or a results record.",
+    "show": "Draw one clip (image, depth, canonical, tracks) from GT or predictions as a PNG.",
 }
 
 

@@ -1,0 +1,164 @@
+"""The visual report: one PNG panel per clip, a GT-fidelity plot and an index.html showing them."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from facebench.errors import InputError
+from facebench.report.panel import show_clip
+
+_STYLE = """body{font-family:sans-serif;margin:24px;color:#222}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%}
+.clip{margin:18px 0}.muted{color:#777}"""
+
+
+def write_report(gt_dir, preds_dir=None, results=None, fidelity=None, out_dir="report", *,
+                 max_clips: int | None = None, frame: int | None = None) -> Path:
+    """Write ``out_dir/index.html`` with a panel per clip (``out_dir/panels/*.png``).
+
+    ``preds_dir`` adds predicted columns; ``results`` (a results record, path or dict)
+    adds the metric tables; ``fidelity`` (dict, or a .csv / .json path) of prepared-GT
+    vs exact-truth errors adds a fidelity plot.  Returns the path of index.html.
+    """
+    from tqdm import tqdm
+
+    from facebench.io.shards import GTReader
+
+    out_dir = Path(out_dir)
+    (out_dir / "panels").mkdir(parents=True, exist_ok=True)
+    with GTReader(gt_dir) as reader:
+        clip_ids = reader.clip_ids
+        benchmark = reader.benchmark
+    if max_clips is not None:
+        clip_ids = clip_ids[:max_clips]
+    record = _load_results(results)
+    panels = []
+    for cid in tqdm(clip_ids, desc="report panels", unit="clip", leave=False):
+        png = out_dir / "panels" / (cid.replace("/", "__") + ".png")
+        if preds_dir is not None:
+            show_clip(preds_dir, cid, png, gt=gt_dir, frame=frame)
+        else:
+            show_clip(gt_dir, cid, png, frame=frame)
+        panels.append((cid, png.relative_to(out_dir)))
+    fidelity_png = None
+    fidelity_table = None
+    if fidelity is not None:
+        fidelity_table = load_fidelity(fidelity)
+        fidelity_png = write_fidelity_plot(fidelity_table, out_dir / "fidelity.png")
+    page = _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity_png, out_dir)
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def _load_results(results):
+    if results is None or isinstance(results, dict):
+        return results
+    try:
+        return json.loads(Path(results).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read results record ({exc})", results) from exc
+
+
+def load_fidelity(fidelity) -> dict[str, list[float]]:
+    """Fidelity errors as ``{name: [values]}`` from a dict, or a .json / .csv file.
+
+    A dict maps a name (e.g. ``depth_error_mm``) to a number, a list of numbers, or a
+    nested dict (flattened to ``outer.inner``).  A CSV gives one entry per numeric column.
+    """
+    if isinstance(fidelity, (str, Path)):
+        path = Path(fidelity)
+        if not path.is_file():
+            raise InputError("fidelity file not found", path)
+        if path.suffix == ".csv":
+            import pandas as pd
+
+            df = pd.read_csv(path)
+            return {c: df[c].dropna().astype(float).tolist() for c in df.columns
+                    if pd.api.types.is_numeric_dtype(df[c])}
+        fidelity = json.loads(path.read_text())
+    flat: dict[str, list[float]] = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[prefix] = [float(value)]
+        elif isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+            values = [float(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
+            flat[prefix] = values
+    walk("", fidelity)
+    return flat
+
+
+def write_fidelity_plot(table: dict[str, list[float]], path) -> Path:
+    """Bars for single values, box plots for distributions; one small panel per quantity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(table) or ["(empty)"]
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
+        values = table.get(name, [])
+        if len(values) == 1:
+            ax.bar([0], values, color="#4c72b0")
+            ax.set_xticks([])
+            ax.text(0, values[0], f"{values[0]:.4g}", ha="center", va="bottom", fontsize=8)
+        elif values:
+            ax.boxplot(values, showfliers=False)
+            ax.set_xticks([])
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("prepared GT vs exact truth", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _metrics_table(metrics: dict) -> str:
+    from facebench.leaderboard.render import fmt
+
+    rows = "".join(f"<tr><td>{html.escape(task)}.{html.escape(name)}</td><td>{fmt(v)}</td></tr>"
+                   for task, values in metrics.items() for name, v in values.items())
+    return f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
+
+
+def _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity_png, out_dir) -> str:
+    e = html.escape
+    title = f"facebench report: {benchmark or Path(gt_dir).name}"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+             f"<style>{_STYLE}</style></head><body>", f"<h1>{e(title)}</h1>",
+             f"<p class='muted'>GT: {e(str(gt_dir))}"
+             + (f"<br>predictions: {e(str(preds_dir))}" if preds_dir else "") + "</p>"]
+    if record is not None:
+        method = record.get("method", {})
+        name = method.get("method") if isinstance(method, dict) else method
+        parts.append(f"<h2>Results: {e(str(name))}</h2>")
+        parts.append(_metrics_table(record.get("metrics", {})))
+    if fidelity_png is not None:
+        parts.append("<h2>Ground-truth fidelity</h2>")
+        parts.append(f"<img src='{e(str(fidelity_png.relative_to(out_dir)))}' alt='fidelity plot'>")
+        rows = "".join(f"<tr><td>{e(k)}</td><td>{len(v)}</td><td>{sum(v) / len(v):.4g}</td></tr>"
+                       for k, v in fidelity_table.items() if v)
+        parts.append(f"<table><tr><th>quantity</th><th>n</th><th>mean</th></tr>{rows}</table>")
+    parts.append(f"<h2>Clips ({len(panels)})</h2>")
+    per_clip = (record or {}).get("per_clip", {})
+    for cid, rel in panels:
+        parts.append(f"<div class='clip'><h3>{e(cid)}</h3><img src='{e(str(rel))}' alt='{e(cid)}'>")
+        if cid in per_clip:
+            parts.append(_metrics_table(per_clip[cid]))
+        parts.append("</div>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)

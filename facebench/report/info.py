@@ -1,0 +1,146 @@
+"""``facebench info PATH``: what a GT folder, a predictions folder or a results record holds."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from facebench.errors import InputError
+from facebench.report.panel import folder_kind
+
+
+def summarize(path) -> dict:
+    """A dict describing ``path``; its ``kind`` is "gt", "preds" or "results"."""
+    kind = folder_kind(path)
+    return {"gt": _gt_summary, "preds": _preds_summary, "results": _results_summary}[kind](Path(path))
+
+
+def info(path) -> str:
+    """The summary of ``path`` as readable lines."""
+    s = summarize(path)
+    lines = [f"{s['path']}: {s['title']}"]
+    for key, value in s["fields"].items():
+        lines.append(f"  {key + ':':<18} {value}")
+    for heading, rows in s.get("tables", {}).items():
+        lines.append(f"  {heading}:")
+        lines += [f"    {row}" for row in rows]
+    return "\n".join(lines)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _join(values, limit=8) -> str:
+    values = list(values)
+    more = f", ... ({len(values)} in all)" if len(values) > limit else ""
+    return ", ".join(str(v) for v in values[:limit]) + more
+
+
+def _gt_summary(path: Path) -> dict:
+    from facebench.io.shards import GTReader
+
+    reader = GTReader(path)
+    m = reader.manifest
+    clips = [reader.clip_info(c) for c in reader.clip_ids]
+    sizes = Counter(f"{c['W']}x{c['H']}" for c in clips)
+    on_disk = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    tpl = m.get("template", {})
+    fields = {
+        "benchmark": m.get("benchmark") or "-",
+        "dataset": m.get("dataset") or "-",
+        "template": f"{tpl.get('name')} (sha256 {str(tpl.get('sha256', ''))[:12]}, "
+                    f"scale {tpl.get('scale')} m)",
+        "clips": len(clips),
+        "participants": _join(sorted({c["participant"] for c in clips})),
+        "sequences": _join(sorted({c["sequence"] for c in clips})),
+        "cameras": _join(sorted({c["serial"] for c in clips})),
+        "frames": f"{sum(int(c['T']) for c in clips)} (clip frames, summed over cameras)",
+        "resolution": ", ".join(f"{k} ({n} clips)" for k, n in sorted(sizes.items())) or "-",
+        "tracks": sum(int(c.get("N", 0)) for c in clips),
+        "shards": f"{len(m.get('shards', []))} ({human_bytes(sum(s['size'] for s in m.get('shards', [])))})",
+        "size on disk": human_bytes(on_disk),
+        "failures": len(m.get("failures", [])),
+        "schema_version": m.get("schema_version"),
+        "config_hash": str(m.get("config_hash", ""))[:12],
+        "manifest sha256": reader.manifest_sha256,
+    }
+    return {"kind": "gt", "path": str(path), "title": "ground-truth folder", "fields": fields}
+
+
+def npz_shapes(npz_path) -> dict[str, tuple]:
+    """Shapes and dtypes of the arrays in an .npz, read from headers only (no decompression of data)."""
+    import zipfile
+
+    import numpy as np
+
+    out = {}
+    with zipfile.ZipFile(npz_path) as zf:
+        for name in zf.namelist():
+            with zf.open(name) as fh:
+                version = np.lib.format.read_magic(fh)
+                reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = reader(fh)
+            out[name.removesuffix(".npy")] = (tuple(shape), str(dtype))
+    return out
+
+
+def _preds_summary(path: Path) -> dict:
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except ValueError as exc:
+        raise InputError(f"meta.json is not valid JSON ({exc})", path) from exc
+    files = sorted(path.rglob("*.npz"))
+    keys: Counter = Counter()
+    example = {}
+    for f in files:
+        try:
+            shapes = npz_shapes(f)
+        except (OSError, ValueError, KeyError) as exc:   # reported, not raised
+            keys["(unreadable)"] += 1
+            example.setdefault("(unreadable)", f"{f.name}: {exc.__class__.__name__}")
+            continue
+        keys.update(shapes)
+        for k, (shape, dtype) in shapes.items():
+            example.setdefault(k, f"{dtype} {shape}")
+    fields = {k: meta.get(k) for k in ("method", "benchmark", "description", "url", "device",
+                                       "runtime_s_per_frame") if meta.get(k) is not None}
+    fields["clips"] = len(files)
+    fields["size on disk"] = human_bytes(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()))
+    rows = [f"{k:<16} in {n} of {len(files)} clips, e.g. {example[k]}" for k, n in sorted(keys.items())]
+    return {"kind": "preds", "path": str(path), "title": "predictions folder", "fields": fields,
+            "tables": {"keys": rows or ["(no .npz files)"]}}
+
+
+def _results_summary(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise InputError(f"not valid JSON ({exc})", path) from exc
+    if not isinstance(data, dict) or "metrics" not in data or "benchmark" not in data:
+        raise InputError("not a results record (no 'benchmark' / 'metrics')", path)
+    bench = data.get("benchmark", {})
+    method = data.get("method", {})
+    fields = {
+        "benchmark": f"{bench.get('name')} v{bench.get('version')}",
+        "method": method.get("method") if isinstance(method, dict) else method,
+        "clips scored": len(data.get("per_clip", {})),
+        "gt manifest": str(data.get("gt_manifest_sha256", ""))[:12],
+        "facebench": data.get("facebench_version"),
+        "elapsed_s": data.get("elapsed_s"),
+    }
+    from facebench.leaderboard.render import fmt
+
+    rows = [f"{task}.{name:<22} {fmt(value)}" for task, values in data["metrics"].items()
+            for name, value in values.items()]
+    tables = {"metrics": rows}
+    if data.get("counts"):
+        tables["counts"] = [json.dumps(data["counts"], sort_keys=True)]
+    return {"kind": "results", "path": str(path), "title": "results record", "fields": fields,
+            "tables": tables}
