@@ -191,3 +191,13 @@ def test_cli_publish_and_show(tmp_path, ranked_by):
     assert "toy-v1.csv" in out.output
     out = runner.invoke(cli, ["leaderboard", "show", "toy", "--dir", str(tmp_path / "lb")])
     assert out.exit_code == 0 and "alpha" in out.output
+
+
+def test_real_registry_ranks_synth_v1_by_canonical_mean_mm(tmp_path):
+    recs = [write_record(tmp_path / "a.json", "alpha", 0.1, mean_mm=7.0, benchmark="synth-v1"),
+            write_record(tmp_path / "b.json", "beta", 0.3, mean_mm=2.0, benchmark="synth-v1")]
+    paths = publish(recs, out=tmp_path / "lb")
+    df = pd.read_csv(paths[0])
+    assert paths[0].name == "synth-v1-v1.csv"
+    assert list(df["method"]) == ["beta", "alpha"]        # lower canonical.mean_mm wins
+    assert "Ranked by `canonical.mean_mm` (lower is better)" in paths[1].read_text()

@@ -19,6 +19,14 @@ def lookup_main_metric(benchmark: str) -> tuple[str | None, bool]:
     return _parse_main_metric(spec)
 
 
+def task_main_metrics(benchmark: str) -> list[str]:
+    """Each task's main metric as ``task.metric`` (registry order), or [] if the benchmark is unknown."""
+    spec = _registry_entry(benchmark)
+    tasks = getattr(spec, "tasks", None) or {}
+    return [f"{name}.{task.main_metric}" for name, task in tasks.items()
+            if getattr(task, "main_metric", None)]
+
+
 def _registry_entry(benchmark: str):
     try:
         from facebench.benchmarks import get_benchmark

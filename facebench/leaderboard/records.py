@@ -44,8 +44,18 @@ REQUIRED_KEYS = ("benchmark", "gt_manifest_sha256", "method", "metrics")
 
 
 def higher_is_better(column: str) -> bool:
-    """Direction of a ``task.metric`` column (or a bare metric name)."""
-    return column.rsplit(".", 1)[-1] not in LOWER_IS_BETTER
+    """Direction of a ``task.metric`` column (or a bare metric name).
+
+    The metric tables of :mod:`facebench.metrics` decide; names they do not list
+    fall back to ``LOWER_IS_BETTER`` here.
+    """
+    task, _, metric = column.partition(".")
+    try:
+        from facebench.metrics import HIGHER_IS_BETTER
+
+        return bool(HIGHER_IS_BETTER[task][metric])
+    except (ImportError, KeyError):
+        return column.rsplit(".", 1)[-1] not in LOWER_IS_BETTER
 
 
 def metric_sort_key(column: str):

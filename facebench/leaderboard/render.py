@@ -83,10 +83,13 @@ def text_table(df, title: str, main_column: str | None) -> str:
 
 
 def chart_columns(df, main_column: str | None) -> list[str]:
-    """The main metric first, then each task's headline metric present in the table."""
+    """The main metric first, then each task's main metric (from the benchmark) present in the table."""
+    from facebench.leaderboard.benchmark_info import task_main_metrics
+
+    per_task = task_main_metrics(str(df["benchmark"].iloc[0])) if len(df) else []
+    per_task = per_task or [f"{task}.{metric}" for task, metric in HEADLINE_METRIC.items()]
     columns = [main_column] if main_column and main_column in df else []
-    for task, metric in HEADLINE_METRIC.items():
-        col = f"{task}.{metric}"
+    for col in per_task:
         if col in df and col not in columns and df[col].notna().any():
             columns.append(col)
     return columns

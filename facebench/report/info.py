@@ -106,7 +106,7 @@ def _preds_summary(path: Path) -> dict:
             keys["(unreadable)"] += 1
             example.setdefault("(unreadable)", f"{f.name}: {exc.__class__.__name__}")
             continue
-        keys.update(shapes)
+        keys.update(shapes.keys())
         for k, (shape, dtype) in shapes.items():
             example.setdefault(k, f"{dtype} {shape}")
     fields = {k: meta.get(k) for k in ("method", "benchmark", "description", "url", "device",

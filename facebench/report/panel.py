@@ -144,8 +144,7 @@ def _tiles(g: dict | None, p: dict | None) -> list[tuple[str, np.ndarray]]:
     if p is not None:
         tiles.append(("pred canonical", canon_tile(p.get("canonical"))))
     tiles.append(("tracks" if p is None else "tracks (GT dots, pred rings)", _tracks_tile(g, p, h, w, k)))
-    near_far = f"depth {near:.3f}-{far:.3f} m"
-    tiles[1] = (f"{tiles[1][0]} ({near_far})", tiles[1][1])
+    tiles[1] = (f"{tiles[1][0]} {near:.2f}-{far:.2f} m", tiles[1][1])
     return tiles
 
 
