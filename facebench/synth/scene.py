@@ -1,0 +1,229 @@
+"""The synthetic scene of one participant: template head, hair cap, torso, lights; rendered by ray casting.
+
+Per frame the scene is one triangle mesh, in this order: the deformed template
+(faces ``0 .. F_t-1``), a hair shell floating ``hair_thickness`` above the scalp
+(it moves with the head but is not part of the template), and a static torso
+below the neck.  The hair and the torso are the "off-template foreground" of the
+ground truth (mask label 3).  Shading: per-vertex albedo times a procedural
+texture evaluated at each hit's material coordinates (the canonical position for
+the template, so the skin pattern moves with the face), Lambert lighting from
+an ambient term plus one directional light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facebench.geometry.frames import vertex_normals
+from facebench.geometry.raycast import Raycaster
+from facebench.synth.motion import Identity, Performance, euler_to_axis_angle
+
+# Geometry kinds per pixel (``SceneRender.kind``).
+BACKGROUND, TEMPLATE, HAIR, TORSO = 0, 1, 2, 3
+SCALP_REGION, FACE_REGION = 2, 1
+
+
+@dataclass(frozen=True, eq=False)
+class SceneRender:
+    """One camera's view of one frame."""
+
+    rgb: np.ndarray          # (H,W,3) uint8, true colours (no camera colour distortion)
+    depth: np.ndarray        # (H,W) float32 z-depth metres, NaN on background (exact)
+    kind: np.ndarray         # (H,W) uint8: 0 background, 1 template, 2 hair, 3 torso
+    face_id: np.ndarray      # (H,W) int32 face of the combined mesh, -1 on background
+    barycentric: np.ndarray  # (H,W,3) float32
+    normal_world: np.ndarray  # (H,W,3) float32 unit shading normals (0 on background)
+
+    @property
+    def foreground(self) -> np.ndarray:
+        return self.kind > 0
+
+
+class HeadScene:
+    """Geometry and appearance of one participant; :meth:`frame` gives a renderable frame."""
+
+    def __init__(self, template, identity: Identity, seed: int = 0):
+        self.template = template
+        self.identity = identity
+        faces = np.asarray(template.faces, dtype=np.int64)
+        self.n_template_faces = len(faces)
+        canonical = np.asarray(template.canonical_vertices, dtype=np.float64)
+        rng = np.random.default_rng(identity.texture_seed)
+        self.texture = ProceduralTexture(rng, scale=float(template.scale))
+
+        # Hair: a shell over the scalp faces, thickness tapering to 0 at the scalp border.
+        face_regions = np.asarray(template.face_regions)
+        scalp_faces = faces[face_regions == SCALP_REGION]
+        frac = np.zeros(len(canonical))
+        count = np.zeros(len(canonical))
+        np.add.at(frac, faces.ravel(), np.repeat(face_regions == SCALP_REGION, 3))
+        np.add.at(count, faces.ravel(), 1.0)
+        w = frac / np.maximum(count, 1)
+        for _ in range(3):  # smooth over the mesh so the taper spans a few rings
+            acc = np.zeros_like(w)
+            np.add.at(acc, faces.ravel(), np.repeat(w[faces].mean(axis=1), 3))
+            w = np.where(w > 0, acc / np.maximum(count, 1), 0.0)
+        self.hair_vertex_ids = np.unique(scalp_faces)
+        remap = np.full(len(canonical), -1, dtype=np.int64)
+        remap[self.hair_vertex_ids] = np.arange(len(self.hair_vertex_ids))
+        self.hair_faces = remap[scalp_faces]
+        self.hair_offset = identity.hair_thickness * np.sqrt(np.clip(w[self.hair_vertex_ids], 0, 1))
+        self.hair_offset *= 1.0 + 0.25 * self.texture.scalar(canonical[self.hair_vertex_ids], octave=0)
+
+        # Torso: a static squashed ellipsoid under the neck, in world coordinates.
+        neutral = template.deform(identity=identity.shape, translation=self.base_translation)
+        neck = neutral[np.asarray(template.regions) == 4] if np.any(np.asarray(template.regions) == 4) \
+            else neutral
+        top = neck[:, 1].min() + 0.03
+        center = np.array([neck[:, 0].mean(), top - 0.11, neck[:, 2].mean() - 0.02])
+        self.torso_vertices, self.torso_faces = _ellipsoid(center, (0.19, 0.12, 0.11), 24, 48)
+
+        # Appearance: per-vertex albedo of every part.
+        albedo = template.albedo if template.albedo is not None else np.full((len(canonical), 3), 0.8)
+        skin = np.asarray(albedo, dtype=np.float64) * (identity.skin_rgb / 0.8)
+        regions = np.asarray(template.regions)
+        skin[regions == 6] = np.asarray(albedo, dtype=np.float64)[regions == 6] * 0.6  # mouth interior
+        self.template_albedo = np.clip(skin, 0, 1)
+        self.hair_albedo = np.broadcast_to(identity.hair_rgb, (len(self.hair_vertex_ids), 3))
+        self.torso_albedo = np.broadcast_to(identity.shirt_rgb, (len(self.torso_vertices), 3))
+        self.material_template = canonical
+        self.material_hair = canonical[self.hair_vertex_ids] * np.array([6.0, 0.5, 6.0])  # strands
+        self.material_torso = self.torso_vertices * 2.0
+
+    @property
+    def base_translation(self) -> np.ndarray:
+        """Puts the centre of the template's canonical head at the world origin (+ offset)."""
+        c = np.asarray(self.template.canonical_vertices)
+        return -0.5 * (c.min(axis=0) + c.max(axis=0)) + self.identity.head_offset
+
+    def template_vertices(self, perf: Performance) -> np.ndarray:
+        """(T,V,3) world vertices of the template over the performance."""
+        return deform_performance(self.template, self.identity.shape, perf, self.base_translation)
+
+    def frame(self, vertices_t: np.ndarray, perf: Performance) -> FrameScene:
+        """The renderable scene for template world vertices ``vertices_t`` (V,3)."""
+        faces = np.asarray(self.template.faces, dtype=np.int64)
+        n_t = vertices_t.shape[0]
+        normals_t = vertex_normals(vertices_t, faces)
+        hair = vertices_t[self.hair_vertex_ids] + normals_t[self.hair_vertex_ids] * self.hair_offset[:, None]
+        n_h = len(hair)
+        verts = np.concatenate([vertices_t, hair, self.torso_vertices])
+        all_faces = np.concatenate([faces, self.hair_faces + n_t, self.torso_faces + n_t + n_h])
+        albedo = np.concatenate([self.template_albedo, self.hair_albedo, self.torso_albedo])
+        material = np.concatenate([self.material_template, self.material_hair, self.material_torso])
+        bounds = np.cumsum([len(faces), len(self.hair_faces), len(self.torso_faces)])
+        return FrameScene(verts, all_faces, albedo, material, bounds, self.texture, perf)
+
+
+class FrameScene:
+    """One frame: the combined mesh in an Embree scene, shaded on demand per camera."""
+
+    def __init__(self, vertices, faces, albedo, material, kind_bounds, texture, perf: Performance):
+        self.vertices, self.faces = vertices, faces
+        self.raycaster = Raycaster(vertices, faces)
+        self.normals = vertex_normals(vertices, faces)
+        self.albedo, self.material = albedo, material
+        self.kind_bounds = kind_bounds
+        self.texture = texture
+        self.perf = perf
+
+    def render(self, camera, background: np.ndarray) -> SceneRender:
+        """Render into ``camera`` over the (H,W,3) uint8 ``background``."""
+        r = self.raycaster.render(camera)
+        hit = r.hit
+        fid = r.face_id[hit]
+        b = r.barycentric[hit].astype(np.float64)[:, :, None]
+        tri = self.faces[fid]
+        kind = np.zeros(hit.shape, np.uint8)
+        kind[hit] = 1 + np.searchsorted(self.kind_bounds, fid, side="right")
+        n = (self.normals[tri] * b).sum(axis=1)
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+        origin, dirs = camera.pixel_rays()
+        view = dirs[hit]
+        n *= -np.sign(np.einsum("ij,ij->i", n, view))[:, None]  # face the camera
+        albedo = (self.albedo[tri] * b).sum(axis=1)
+        albedo *= 1.0 + self.texture.scalar((self.material[tri] * b).sum(axis=1))[:, None] * 0.18
+        p = self.perf
+        lambert = np.clip(n @ p.light_dir_world, 0.0, None)[:, None]
+        rim = 0.15 * np.clip(1.0 + np.einsum("ij,ij->i", n, view / np.linalg.norm(view, axis=1,
+                                                                                  keepdims=True)), 0, 1)
+        shade = p.ambient + (1.0 - p.ambient) * lambert * p.light_rgb[None] + rim[:, None] * 0.3
+        rgb = background.copy()
+        rgb[hit] = np.clip(albedo * shade * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        normal = np.zeros(hit.shape + (3,), np.float32)
+        normal[hit] = n
+        return SceneRender(rgb=rgb, depth=r.depth, kind=kind, face_id=r.face_id,
+                           barycentric=r.barycentric, normal_world=normal)
+
+
+class ProceduralTexture:
+    """A smooth random scalar field in 3D (sums of sinusoids), values in about [-1, 1]."""
+
+    def __init__(self, rng: np.random.Generator, scale: float = 0.1, octaves: int = 4, waves: int = 6):
+        freqs = []
+        for o in range(octaves):
+            d = rng.normal(size=(waves, 3))
+            d /= np.linalg.norm(d, axis=1, keepdims=True)
+            freqs.append(d * (2.0 ** o) * 2 * np.pi * 3.0 / scale)
+        self.freqs = np.stack(freqs)                       # (O, K, 3) radians per metre
+        self.phase = rng.uniform(0, 2 * np.pi, self.freqs.shape[:2])
+        self.amp = 0.5 ** np.arange(octaves)               # (O,)
+
+    def scalar(self, xyz: np.ndarray, octave: int | None = None) -> np.ndarray:
+        xyz = np.asarray(xyz, dtype=np.float64)
+        octaves = range(len(self.amp)) if octave is None else [octave]
+        out = np.zeros(xyz.shape[:-1])
+        for o in octaves:
+            out += self.amp[o] * np.sin(xyz @ self.freqs[o].T + self.phase[o]).mean(axis=-1) * 2.0
+        return np.clip(out / sum(self.amp[o] for o in octaves), -1.0, 1.0)
+
+
+def background_image(seed: int, serial: str, width: int, height: int) -> np.ndarray:
+    """A static studio background for one camera: gradients, soft blobs and fine grain (H,W,3) uint8."""
+    import zlib
+
+    rng = np.random.default_rng([seed, zlib.crc32(serial.encode()), 31])
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    x /= width
+    y /= height
+    base = rng.uniform(0.35, 0.7, 3)
+    img = base[None, None] + (y[..., None] - 0.5) * rng.uniform(-0.25, 0.25, 3)
+    for _ in range(6):
+        cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.08, 0.3)
+        blob = np.exp(-((x - cx) ** 2 + ((y - cy) * height / width) ** 2) / (2 * r * r))
+        img += blob[..., None] * rng.uniform(-0.2, 0.2, 3)
+    fx, fy = rng.uniform(8, 20, 2)
+    img += 0.04 * (np.sin(2 * np.pi * fx * x) * np.sin(2 * np.pi * fy * y))[..., None]
+    img += rng.normal(0.0, 0.015, img.shape)
+    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def deform_performance(template, shape: np.ndarray, perf: Performance, base_translation) -> np.ndarray:
+    """(T,V,3) world vertices: ``template.deform`` with the performance's parameters."""
+    return np.asarray(template.deform(
+        identity=shape, expression=perf.expression,
+        neck=euler_to_axis_angle(perf.neck), jaw=euler_to_axis_angle(perf.jaw),
+        eyes=np.concatenate([euler_to_axis_angle(perf.eyes[:, :3]),
+                             euler_to_axis_angle(perf.eyes[:, 3:])], axis=1),
+        rotation=euler_to_axis_angle(perf.rotation),
+        translation=perf.translation + base_translation[None], scale=1.0), dtype=np.float64)
+
+
+def _ellipsoid(center, radii, n_lat: int, n_lon: int) -> tuple[np.ndarray, np.ndarray]:
+    """A UV-sphere ellipsoid mesh: vertices (V,3), faces (F,3) with outward winding."""
+    lat = np.linspace(0, np.pi, n_lat + 1)[1:-1]
+    lon = np.linspace(0, 2 * np.pi, n_lon, endpoint=False)
+    la, lo = np.meshgrid(lat, lon, indexing="ij")
+    ring = np.stack([np.sin(la) * np.sin(lo), np.cos(la), np.sin(la) * np.cos(lo)], -1).reshape(-1, 3)
+    verts = np.concatenate([[[0, 1, 0]], ring, [[0, -1, 0]]]) * np.asarray(radii) + np.asarray(center)
+    faces = []
+    idx = 1 + np.arange(len(lat) * n_lon).reshape(len(lat), n_lon)
+    nxt = np.roll(idx, -1, axis=1)
+    faces += [np.stack([np.zeros(n_lon, int), idx[0], nxt[0]], 1)]
+    a, b, c, d = idx[:-1], nxt[:-1], idx[1:], nxt[1:]
+    faces += [np.stack([a, c, b], -1).reshape(-1, 3), np.stack([b, c, d], -1).reshape(-1, 3)]
+    last = len(verts) - 1
+    faces += [np.stack([np.full(n_lon, last), nxt[-1], idx[-1]], 1)]
+    return verts, np.concatenate(faces).astype(np.int64)
