@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+
+from facebench.nersemble import detect_layout, open_capture, parse_frames
 from tests.nersemble_builders import (
     FRONT,
     PID,
@@ -14,8 +16,6 @@ from tests.nersemble_builders import (
     pcd_header,
     rgb_pattern,
 )
-
-from facebench.nersemble import detect_layout, open_capture, parse_frames
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,13 @@ def bench_root(tmp_path_factory):
     # frame 0: ASCII, fields in an unusual order, float64 normals
     ascii_body = "0.5 1 0 0 0.1 0.2\n0 0 1 0.25 0.3 0.4\n"
     (pcd_dir / "frame_00000.pcd").write_bytes(
-        pcd_header(["normal_x", "normal_y", "normal_z", "x", "y", "z"], [8, 8, 8, 4, 4, 4], "FFFFFF", 2, "ascii")
+        pcd_header(
+            ["normal_x", "normal_y", "normal_z", "x", "y", "z"],
+            [8, 8, 8, 4, 4, 4],
+            "FFFFFF",
+            2,
+            "ascii",
+        )
         + ascii_body.encode()
     )
     # frame 1: binary float32 x y z plus a uint8 field that must be skipped correctly
@@ -62,7 +68,10 @@ def bench_root(tmp_path_factory):
 # --- discovery ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fixture", "layout"), [("v1_root", "v1"), ("v2_root", "v2"), ("bench_root", "benchmark")])
+LAYOUT_FIXTURES = [("v1_root", "v1"), ("v2_root", "v2"), ("bench_root", "benchmark")]
+
+
+@pytest.mark.parametrize(("fixture", "layout"), LAYOUT_FIXTURES)
 def test_layout_detected_and_discovery(request, fixture, layout):
     root = request.getfixturevalue(fixture)
     assert detect_layout(root) == layout
