@@ -17,6 +17,7 @@ from facebench import __version__
 # name -> "module:attribute" of a click command or group; add one line per command.
 COMMANDS: dict[str, str] = {
     "demo": "facebench.cli.demo:demo",
+    "prepare": "facebench.cli.prepare:prepare",
     "synth": "facebench.cli.synth:synth",
     "leaderboard": "facebench.cli.leaderboard:leaderboard",
     "info": "facebench.cli.info:info",
@@ -26,6 +27,7 @@ COMMANDS: dict[str, str] = {
 # One-line help shown by ``facebench --help`` without importing the command module.
 SHORT_HELP: dict[str, str] = {
     "demo": "Run the whole pipeline end to end on built-in synthetic data.",
+    "prepare": "Build ground-truth shards from a NeRSemble capture (or the synth-v1 benchmark).",
     "synth": "Render a synthetic multi-view capture in NeRSemble layout, with exact truth.",
     "leaderboard": "Publish results into ranked leaderboards (CSV, Markdown, PNG) or show one.",
     "info": "Summarise a GT folder, a predictions folder or a results record.",

@@ -11,8 +11,12 @@ __all__ = ["prepare_nersemble", "prepare_synth_benchmark"]
 
 
 def __getattr__(name):
-    if name in __all__:
-        from facebench.prepare import pipeline
+    if name == "prepare_nersemble":
+        from facebench.prepare.pipeline import prepare_nersemble
 
-        return getattr(pipeline, name)
+        return prepare_nersemble
+    if name == "prepare_synth_benchmark":
+        from facebench.prepare.synth_benchmark import prepare_synth_benchmark
+
+        return prepare_synth_benchmark
     raise AttributeError(name)

@@ -273,8 +273,8 @@ def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progr
         if it % config.correspondence_every == 0:
             with torch.no_grad():
                 v = base + d[..., None] * base_normals
-            q, n, w = corr.update(v.cpu().double().numpy(), vertex_normals_torch(v, faces).cpu().double().numpy(),
-                                  config.max_distance_end)
+            nrm = vertex_normals_torch(v, faces).cpu().double().numpy()
+            q, n, w = corr.update(v.cpu().double().numpy(), nrm, config.max_distance_end)
             tensors = [torch.as_tensor(a, dtype=base.dtype, device=base.device) for a in (q, n, w)]
         opt.zero_grad()
         v = base + d[..., None] * base_normals

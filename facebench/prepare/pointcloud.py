@@ -129,7 +129,7 @@ def consistency_mask(xyz_world: np.ndarray, source: int, cameras, depths, backgr
             continue
         uv, z = cam.project_world(xyz_world)
         px = np.rint(uv).astype(np.int64)
-        inside = (z > 0) & (px[:, 0] >= 0) & (px[:, 0] < cam.width) & (px[:, 1] >= 0) & (px[:, 1] < cam.height)
+        inside = (z > 0) & (px >= 0).all(axis=1) & (px[:, 0] < cam.width) & (px[:, 1] < cam.height)
         idx = np.nonzero(inside)[0]
         cx, cy = px[idx, 0], px[idx, 1]
         bad = np.zeros(len(idx), dtype=bool)

@@ -79,7 +79,8 @@ def trimmed_icp(points: np.ndarray, tree: cKDTree, R: np.ndarray, t: np.ndarray,
     return R, t, cost
 
 
-def coverage_cost(points_world: np.ndarray, cloud_tree: cKDTree, cloud_sample: np.ndarray, cap: float) -> float:
+def coverage_cost(points_world: np.ndarray, cloud_tree: cKDTree, cloud_sample: np.ndarray,
+                  cap: float) -> float:
     """Symmetric capped distance: how well the posed template and the cloud explain each other."""
     d_tc = np.minimum(cloud_tree.query(points_world)[0], cap)
     d_ct = np.minimum(cKDTree(points_world).query(cloud_sample)[0], cap)

@@ -1,0 +1,56 @@
+"""``facebench prepare``: build ground-truth shards from a capture (SPEC §3 -> §4)."""
+
+import click
+
+
+@click.group()
+def prepare():
+    """Build ground-truth shards: `nersemble` from a capture, `synth-v1` for the synthetic benchmark."""
+
+
+@prepare.command("nersemble")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Capture root (participant folders 017/, 018/, ...).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="GT folder to write (or resume).")
+@click.option("--layout", type=click.Choice(["v1", "v2", "benchmark"]), default=None,
+              help="Capture layout (SPEC §3); detected from the files when omitted.")
+@click.option("--participants", default=None, help="Comma-separated participant ids (default: all).")
+@click.option("--sequences", default=None, help="Comma-separated sequence names (default: all).")
+@click.option("--cameras", default=None, help="Comma-separated camera serials (default: all).")
+@click.option("--frames", default=None, metavar="START:STOP:STEP", help="Frame ids to use (default: all).")
+@click.option("--resolution", type=click.IntRange(min=8), default=None,
+              help="Long side in pixels of the stored images and maps (K is updated).")
+@click.option("--template", default="facebench-head", show_default=True,
+              help="facebench-head, or flame:PATH/TO/generic_model.pkl.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="YAML overriding pipelines/nersemble.yaml.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Sequences prepared in parallel.")
+@click.option("--backend", type=click.Choice(["loky", "dask", "ray"]), default="loky", show_default=True)
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Dask scheduler (tcp://host:8786) or Ray address; Dask without it starts a LocalCluster.")
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+              help="skip: record a failing sequence in the manifest and go on.")
+def nersemble(root, out, layout, participants, sequences, cameras, frames, resolution, template, config_file,
+              workers, backend, scheduler, on_error):
+    """Fit the template to a NeRSemble capture and write GT shards (resumable)."""
+    from facebench.prepare import prepare_nersemble
+
+    summary = prepare_nersemble(root, out, layout=layout, participants=participants, sequences=sequences,
+                                cameras=cameras, frames=frames, resolution=resolution, template=template,
+                                config=config_file, workers=workers, backend=backend, scheduler=scheduler,
+                                on_error=on_error)
+    click.echo(str(summary))
+
+
+@prepare.command("synth-v1")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="GT folder (default: $FACEBENCH_HOME/gt/synth-v1).")
+@click.option("--capture", type=click.Path(file_okay=False), default=None,
+              help="Keep the rendered capture here (default: a temporary folder, deleted).")
+def synth_v1(out, capture):
+    """Build the synth-v1 benchmark's GT: render its captures and write the exact truth."""
+    from facebench.prepare import prepare_synth_benchmark
+
+    click.echo(str(prepare_synth_benchmark("synth-v1", out=out, capture=capture)))

@@ -1,0 +1,96 @@
+"""Configuration of ``prepare nersemble``: ``pipelines/nersemble.yaml`` plus ``--config`` overrides.
+
+The configuration is a plain nested dict (it is recorded in ``manifest.json``
+and hashed); :class:`PipelineConfig` gives typed access.  Every key of an
+override file must exist in the defaults: a typo fails with a hint instead of
+being silently ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from facebench.errors import InputError, did_you_mean
+from facebench.prepare.fit import FitConfig
+from facebench.prepare.pointcloud import FusionConfig
+
+DEFAULT_PIPELINE = "nersemble.yaml"
+
+
+def default_config() -> dict:
+    """The shipped defaults (``pipelines/nersemble.yaml``) as a dict."""
+    from facebench.resources import pipelines_dir
+
+    return _read_yaml(pipelines_dir() / DEFAULT_PIPELINE)
+
+
+def _read_yaml(path) -> dict:
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read configuration ({exc.strerror})", path) from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML ({exc})", path) from exc
+    if not isinstance(data, dict):
+        raise InputError("a pipeline configuration must be a mapping", path)
+    return data
+
+
+def merge(base: dict, override: dict, where: str = "") -> dict:
+    """Deep-merge ``override`` into a copy of ``base``; unknown keys are an InputError."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if key not in base:
+            raise InputError(f"unknown configuration key {where}{key!r}{did_you_mean(str(key), base)}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise InputError(f"configuration key {where}{key!r} must be a mapping")
+            out[key] = merge(base[key], value, f"{where}{key}.")
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path=None, overrides: dict | None = None) -> dict:
+    """Defaults, then the file at ``path`` (if any), then ``overrides`` (a dict of the same shape)."""
+    config = default_config()
+    if path is not None:
+        config = merge(config, _read_yaml(path))
+    if overrides:
+        config = merge(config, overrides)
+    return config
+
+
+def _section(cls, values: dict):
+    names = {f.name for f in fields(cls)}
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Typed view of the configuration dict."""
+
+    seed: int
+    fusion: FusionConfig
+    fit: FitConfig
+    max_offset: float
+    n_tracks: int
+    visibility_margin: float
+    compression: str | None
+    compression_level: int
+
+    @classmethod
+    def from_dict(cls, config: dict) -> PipelineConfig:
+        maps, shards = config["maps"], config["shards"]
+        compression = shards.get("compression")
+        return cls(seed=int(config["seed"]), fusion=_section(FusionConfig, config["fusion"]),
+                   fit=_section(FitConfig, config["fit"]), max_offset=float(maps["max_offset"]),
+                   n_tracks=int(maps["n_tracks"]), visibility_margin=float(maps["visibility_margin"]),
+                   compression=None if compression in (None, "none") else compression,
+                   compression_level=int(shards.get("compression_level", 4)))

@@ -1,0 +1,165 @@
+"""``prepare``: capture -> ground-truth shards, resumable, on any joblib backend.
+
+Work is split per sequence.  Each worker runs :func:`_sequence_job` (read, fuse,
+fit, GT maps, tracks; then writes its shard atomically through
+``GTWriter.write_sequence``) and returns the shard's manifest entry; only the
+parent process commits entries to ``manifest.json``, so the manifest is the
+single commit record and a crash loses at most the sequences in flight.
+
+Shard indices come from the sorted list of *every* (participant, sequence) of
+the capture, not of the selection, so filtering or resuming never renumbers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facebench.errors import FacebenchError
+
+ON_ERROR = ("raise", "skip")
+
+
+@dataclass
+class Summary:
+    """What a ``prepare`` run did."""
+
+    out: Path
+    sequences_done: int = 0
+    sequences_skipped: int = 0  # already in the manifest with the same config hash
+    failures: list = field(default_factory=list)  # (participant/sequence, error)
+    clips: int = 0
+    frames: int = 0
+    views: int = 0
+    fit_residual_mm: list = field(default_factory=list)
+    seconds: float = 0.0
+    stage_seconds: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        res = np.asarray(self.fit_residual_mm, float)
+        res_txt = f"{np.nanmedian(res):.2f} mm median" if res.size and np.isfinite(res).any() else "-"
+        lines = [
+            f"prepared {self.sequences_done} sequences ({self.clips} clips, {self.frames} frames, "
+            f"{self.views} views) in {self.seconds:.1f} s; skipped {self.sequences_skipped} already done; "
+            f"{len(self.failures)} failed",
+            f"fit residual (point-to-plane, per sequence): {res_txt}",
+        ]
+        if self.stage_seconds:
+            lines.append("time per stage (s, summed over workers): " + ", ".join(
+                f"{k} {v:.1f}" for k, v in self.stage_seconds.items()))
+        lines += [f"failed: {key}: {err}" for key, err in self.failures]
+        lines.append(f"ground truth in {self.out}/manifest.json")
+        return "\n".join(lines)
+
+
+def _sequence_job(root, layout, participant, sequence, serials, frame_ids, template_name, config: dict,
+                  resolution, writer, index, on_error):
+    """Worker side: one sequence to one shard.  Returns ("ok", entry, stats) or ("failed", key, error)."""
+    from facebench.nersemble import open_capture
+    from facebench.prepare.config import PipelineConfig
+    from facebench.prepare.sequence import prepare_sequence
+    from facebench.templates import load
+
+    try:
+        with open_capture(root, layout) as capture:
+            seq, stats = prepare_sequence(capture, participant, sequence, serials, frame_ids,
+                                          load(template_name), PipelineConfig.from_dict(config), resolution)
+        entry = writer.write_sequence(seq, index)
+        return "ok", entry, stats
+    except Exception as exc:
+        if on_error == "raise":
+            raise
+        return "failed", f"{participant}/{sequence}", f"{type(exc).__name__}: {exc}"
+
+
+def hashed_config(config: dict, template, layout: str, cameras, frames, resolution) -> dict:
+    """The configuration recorded in the manifest: every value that changes the output."""
+    return {"pipeline": config, "template": {"name": template.name, "sha256": template.sha256},
+            "layout": layout, "cameras": sorted(cameras) if cameras else None,
+            "frames": None if frames is None else str(frames), "resolution": resolution}
+
+
+def prepare_nersemble(root, out, layout=None, participants=None, sequences=None, cameras=None, frames=None,
+                      resolution=None, template="facebench-head", config=None, workers=1, backend="loky",
+                      scheduler=None, progress=True, on_error="raise", dataset="nersemble",
+                      benchmark=None) -> Summary:
+    """Prepare ground truth for a NeRSemble-layout capture (SPEC §3) into ``out`` (SPEC §4).
+
+    ``config``: None (shipped ``pipelines/nersemble.yaml``), a YAML path overriding
+    it, or a dict of overrides.  ``frames``: "START:STOP:STEP" of frame ids.
+    ``resolution``: long side in pixels of the stored maps (None keeps the read size).
+    ``backend``: loky | dask | ray, ``scheduler`` the cluster address.
+    ``on_error``: "raise" stops at the first failing sequence; "skip" records it in
+    the manifest's ``failures`` and goes on.  Sequences already committed with the
+    same config hash are skipped (resume).
+    """
+    import joblib
+
+    from facebench.io.shards import GTWriter
+    from facebench.nersemble import open_capture
+    from facebench.prepare.config import PipelineConfig, load_config
+    from facebench.prepare.parallel import backend_context
+    from facebench.templates import load
+
+    if on_error not in ON_ERROR:
+        raise FacebenchError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    start = time.perf_counter()
+    out = Path(out)
+    cfg_dict = load_config(config) if not isinstance(config, dict) else load_config(None, config)
+    cfg = PipelineConfig.from_dict(cfg_dict)
+    tmpl = load(template)
+    with open_capture(root, layout) as capture:
+        layout = capture.layout
+        everything = sorted((p, s) for p in capture.participants() for s in capture.sequences(p))
+        selection = capture.select(participants, sequences, cameras, frames)
+    index_of = {key: i for i, key in enumerate(everything)}
+    writer = GTWriter(out, template=tmpl, dataset=dataset, benchmark=benchmark,
+                      config=hashed_config(cfg_dict, tmpl, layout, cameras, frames, resolution),
+                      compression=cfg.compression, compression_level=cfg.compression_level)
+    summary = Summary(out=out)
+    with writer.locked():
+        todo = [s for s in selection if not writer.is_done(s.participant, s.sequence)]
+        summary.sequences_skipped = len(selection) - len(todo)
+        jobs = [joblib.delayed(_sequence_job)(str(root), layout, s.participant, s.sequence, list(s.serials),
+                                              np.asarray(s.frame_ids), template, cfg_dict, resolution, writer,
+                                              index_of[(s.participant, s.sequence)], on_error)
+                for s in todo]
+        bar = _progress_bar(len(jobs), progress)
+        with backend_context(backend, workers, scheduler) as n_jobs:
+            n_jobs = 1 if len(jobs) <= 1 else min(n_jobs, len(jobs))
+            results = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs) if jobs else []
+            for status, payload, info in results:
+                if status == "ok":
+                    writer.commit(payload)
+                    _add(summary, info)
+                else:
+                    writer.record_failure(*payload.split("/", 1), info)
+                    summary.failures.append((payload, info))
+                if bar is not None:
+                    bar.set_postfix_str(payload["file"] if status == "ok" else f"failed {payload}")
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _add(summary: Summary, stats: dict) -> None:
+    summary.sequences_done += 1
+    summary.clips += stats["clips"]
+    summary.frames += stats["frames"]
+    summary.views += stats["views"]
+    summary.fit_residual_mm.append(stats["fit_residual_mm"])
+    for key, value in stats["seconds"].items():
+        summary.stage_seconds[key] = summary.stage_seconds.get(key, 0.0) + value
+
+
+def _progress_bar(total: int, progress):
+    if not progress or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="seq", desc="prepare", dynamic_ncols=True)

@@ -1,0 +1,198 @@
+"""Ground truth of one (participant, sequence): read, fuse, fit, map, track.
+
+:func:`prepare_sequence` is the unit of work that ``prepare`` distributes; it
+reads only from the capture and returns an in-memory
+:class:`facebench.io.shards.Sequence` (no file is written here), so it runs
+unchanged in any worker process.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from facebench.errors import InputError
+from facebench.prepare.config import PipelineConfig
+from facebench.prepare.fit import fit_sequence
+from facebench.prepare.pointcloud import cloud_from_points, fuse_views
+
+
+@dataclass
+class Views:
+    """Every camera's frames of one sequence at the stored resolution."""
+
+    serials: list
+    cameras: list  # geometry.Camera per serial, at the stored resolution
+    images: list  # per camera (T,H,W,3) uint8
+    alphas: list  # per camera (T,H,W) float32 in [0,1]
+    depths: list  # per camera (T,H,W) float32 metres NaN invalid, or None (no depth maps)
+
+
+def target_size(width: int, height: int, resolution: int | None) -> tuple[int, int]:
+    """(width, height) with the long side ``resolution`` (aspect kept), or unchanged when None."""
+    if not resolution:
+        return width, height
+    s = resolution / max(width, height)
+    return max(1, int(round(width * s))), max(1, int(round(height * s)))
+
+
+def _resize(array: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """Resize (H,W) float or (H,W,3) uint8 to ``size`` = (width, height) with PIL's pixel-centre rule."""
+    from PIL import Image
+
+    if (array.shape[1], array.shape[0]) == size:
+        return array
+    resample = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR  # antialiased
+    if array.ndim == 3:
+        return np.asarray(Image.fromarray(np.asarray(array, np.uint8)).resize(size, resample))
+    img = Image.fromarray(np.asarray(array, np.float32), mode="F")
+    return np.asarray(img.resize(size, resample), dtype=np.float32)
+
+
+def read_views(capture, participant: str, sequence: str, serials, frame_ids, resolution=None,
+               progress=None) -> Views:
+    """Read (and resize) images, alpha maps and depth maps of every camera and frame."""
+    cams, images, alphas, depths = [], [], [], []
+    for serial in serials:
+        frames = list(capture.iter_views(participant, sequence, serial, frame_ids))
+        first = frames[0]
+        h, w = first.image.shape[:2]
+        size = target_size(w, h, resolution)
+        cam = first.camera
+        cams.append(cam if size == (w, h) else cam.rescaled(*size))
+        images.append(np.stack([_resize(f.image, size) for f in frames]))
+        alphas.append(np.stack([_resize(_alpha(f), size) for f in frames]))
+        if first.depth is not None:
+            depths.append(np.stack([_resize(f.depth.astype(np.float32), size, nearest=True) for f in frames]))
+        else:
+            depths.append(None)
+        if progress is not None:
+            progress(serial)
+    return Views(list(serials), cams, images, alphas, depths)
+
+
+def _alpha(view) -> np.ndarray:
+    if view.alpha is None:
+        return np.ones(view.image.shape[:2], np.float32)
+    a = np.asarray(view.alpha, dtype=np.float32)
+    return a / 255.0 if a.max() > 1.0 else a
+
+
+def frame_clouds(capture, participant, sequence, frame_ids, views: Views, cfg: PipelineConfig) -> list:
+    """One cleaned world cloud per frame: fused depth maps, else the capture's point cloud."""
+    clouds = []
+    have_depth = any(d is not None for d in views.depths)
+    centres = np.array([c.center_world for c in views.cameras])
+    for t, fid in enumerate(frame_ids):
+        if have_depth:
+            cloud = fuse_views(views.cameras, [None if d is None else d[t] for d in views.depths],
+                               [a[t] for a in views.alphas], cfg.fusion)
+        else:
+            read = capture.read_pointcloud(participant, sequence, int(fid))
+            if read is None:
+                raise InputError(f"{participant}/{sequence} frame {fid}: no depth maps and no point cloud "
+                                 "to fit the template to", capture.root)
+            xyz, normals = read
+            cloud = cloud_from_points(xyz, normals, centres, cfg.fusion)
+        if len(cloud) < 100:
+            raise InputError(f"{participant}/{sequence} frame {fid}: only {len(cloud)} points after fusion; "
+                             "check the depth maps / point cloud and the alpha maps")
+        clouds.append(cloud)
+    return clouds
+
+
+def tracking_init(capture, participant, sequence, frame_ids, template) -> dict | None:
+    """Fit initialisation from the capture's tracking file (rows matched by frame id), or None."""
+    track = capture.tracking(participant, sequence)
+    if track is None:
+        return None
+    rows = {int(f): i for i, f in enumerate(np.asarray(track["frames"]).reshape(-1))}
+    missing = [int(f) for f in frame_ids if int(f) not in rows]
+    if missing:
+        return None
+    sel = np.array([rows[int(f)] for f in frame_ids])
+    from facebench.prepare.rigid import matrix_to_axis_angle
+
+    def coeffs(key, n):
+        a = np.asarray(track[key], np.float64).reshape(len(track[key]), -1)
+        out = np.zeros((a.shape[0], n))
+        out[:, : min(n, a.shape[1])] = a[:, :n]
+        return out
+
+    return {
+        "identity": coeffs("shape", template.n_identity)[0],
+        "expression": coeffs("expression", template.n_expression)[sel],
+        "jaw": np.asarray(track["jaw"], np.float64)[sel],
+        "neck": np.asarray(track["neck"], np.float64)[sel],
+        "eyes": np.asarray(track["eyes"], np.float64).reshape(-1, 6)[sel],
+        "rotation": matrix_to_axis_angle(np.asarray(track["rotation_matrices"], np.float64)[sel]),
+        "translation": np.asarray(track["translation"], np.float64)[sel],
+        "scale": np.asarray(track["scale"], np.float64).reshape(-1)[:1],
+    }
+
+
+def clip_seed(seed: int, participant: str, sequence: str, serial: str) -> int:
+    """A per-clip seed that depends only on names (never on scheduling order)."""
+    return (int(seed) * 1_000_003 + zlib.crc32(f"{participant}/{sequence}/{serial}".encode())) % (2**32)
+
+
+def build_clips(template, vertices, views: Views, participant, sequence, cfg: PipelineConfig):
+    """Per camera: GT depth, canonical, mask per frame and the clip's tracks."""
+    from facebench import gtmaps
+    from facebench.geometry import Raycaster
+    from facebench.io.shards import Clip
+
+    clips = []
+    T = len(vertices)
+    for i, serial in enumerate(views.serials):
+        cam = views.cameras[i]
+        fg = views.alphas[i] >= cfg.fusion.alpha_threshold
+        obs = views.depths[i]
+        if obs is None:  # no depth maps (benchmark layout): the fitted surface stands in for them
+            obs = np.stack([Raycaster(vertices[t], template.faces).render(cam).depth for t in range(T)])
+        depth = np.empty(obs.shape, np.float32)
+        canonical = np.empty(obs.shape + (3,), np.float32)
+        mask = np.empty(obs.shape, np.uint8)
+        for t in range(T):
+            depth[t], canonical[t], mask[t] = gtmaps.view_maps(template, vertices[t], cam, obs[t], fg[t],
+                                                               max_offset=cfg.max_offset)
+        tracks = gtmaps.tracks(template, vertices, cam, depth, fg, n_tracks=cfg.n_tracks,
+                               seed=clip_seed(cfg.seed, participant, sequence, serial),
+                               depth_tol=cfg.visibility_margin)
+        clips.append(Clip(serial=serial, image=views.images[i], mask=mask, depth=depth, canonical=canonical,
+                          K=np.asarray(cam.K), T_cam_from_world=np.asarray(cam.T_cam_from_world),
+                          tracks=tracks))
+    return clips
+
+
+def prepare_sequence(capture, participant: str, sequence: str, serials, frame_ids, template,
+                     cfg: PipelineConfig, resolution: int | None = None):
+    """GT of one sequence: ``(facebench.io.shards.Sequence, stats dict)``."""
+    from facebench.io.shards import Sequence
+
+    start = time.perf_counter()
+    frame_ids = np.asarray(frame_ids, dtype=np.int32)
+    views = read_views(capture, participant, sequence, serials, frame_ids, resolution)
+    t_read = time.perf_counter()
+    clouds = frame_clouds(capture, participant, sequence, frame_ids, views, cfg)
+    init = tracking_init(capture, participant, sequence, frame_ids, template)
+    t_fuse = time.perf_counter()
+    fit = fit_sequence(template, clouds, views.cameras, views.serials, init, cfg.fit)
+    t_fit = time.perf_counter()
+    clips = build_clips(template, fit.vertices, views, participant, sequence, cfg)
+    t_maps = time.perf_counter()
+    residual = float(np.nanmedian(fit.residual_mm)) if np.isfinite(fit.residual_mm).any() else float("nan")
+    attrs = {"template": template.name, "fit_residual_mm": residual,
+             "fit_matched_fraction": float(np.mean(fit.matched)),
+             "fit_init": "tracking" if init is not None else "pointcloud",
+             "cloud_points_mean": float(np.mean([len(c) for c in clouds]))}
+    seq = Sequence(participant=participant, sequence=sequence, frame_ids=frame_ids,
+                   vertices=fit.vertices.astype(np.float32), clips=clips, attrs=attrs)
+    stats = {"participant": participant, "sequence": sequence, "frames": len(frame_ids),
+             "clips": len(clips), "views": len(clips) * len(frame_ids), "fit_residual_mm": residual,
+             "seconds": {"read": t_read - start, "fuse": t_fuse - t_read, "fit": t_fit - t_fuse,
+                         "maps": t_maps - t_fit}}
+    return seq, stats
