@@ -1,0 +1,88 @@
+"""Model and training configurations of the reference transformer (``tiny``, ``base``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from facebench.errors import FacebenchError, did_you_mean
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of :class:`~facebench.baseline.model.FaceTransformer`.
+
+    ``depth`` blocks alternate frame attention (even index) and global attention
+    over every frame's tokens (odd index); ``out_layers`` are the block indices
+    whose tokens feed the DPT heads (shallow to deep, four of them).
+    """
+
+    name: str = "tiny"
+    patch: int = 8
+    dim: int = 192
+    depth: int = 6
+    heads: int = 3
+    mlp_ratio: float = 4.0
+    layerscale: float | None = 1e-1
+    out_layers: tuple[int, ...] = (1, 2, 4, 5)
+    head_features: int = 48
+    pos_grid: int = 16  # learned position grid (interpolated to other sizes)
+    image_size: int = 128  # long side the model is trained and run at
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["out_layers"] = list(self.out_layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        if "out_layers" in kwargs:
+            kwargs["out_layers"] = tuple(kwargs["out_layers"])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; everything that changes a run's numbers is here."""
+
+    steps: int = 2000
+    batch_size: int = 2
+    window: int = 4  # frames per sample (S)
+    lr: float = 4e-4
+    weight_decay: float = 0.05
+    warmup: int = 100
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 250
+    log_every: int = 10
+    num_workers: int = 0
+    loss: dict = field(default_factory=lambda: {
+        "w_depth_si": 1.0, "w_depth_grad": 0.5, "w_depth_conf": 0.1, "w_canonical": 1.0,
+        "alpha_depth": 0.05, "alpha_canonical": 0.2, "si_lambda": 0.5,
+    })
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+CONFIGS: dict[str, ModelConfig] = {
+    # A few million parameters: trains on a laptop CPU at 128 px.
+    "tiny": ModelConfig(),
+    # ViT-B-sized encoder (86M) with alternating attention; for GPUs.
+    "base": ModelConfig(name="base", patch=16, dim=768, depth=12, heads=12, out_layers=(2, 5, 8, 11),
+                        head_features=256, pos_grid=32, image_size=512, layerscale=1e-5),
+}
+
+
+def get_config(name: str, **overrides) -> ModelConfig:
+    """A named model configuration, with optional field overrides (for tests)."""
+    if name not in CONFIGS:
+        raise FacebenchError(f"unknown model config {name!r}{did_you_mean(name, CONFIGS)}; "
+                             f"choose from {sorted(CONFIGS)}")
+    return replace(CONFIGS[name], **overrides)

@@ -1,0 +1,152 @@
+"""The reference transformer: a ViT encoder with alternating frame / global attention
+and DPT heads for depth and canonical coordinates (the "Face Anything" / VGGT design).
+
+Plain torch.  The encoder embeds 8x8 (tiny) or 16x16 (base) patches of every
+frame, adds a learned position embedding (bicubically resized to the frame's
+patch grid) and runs DINOv2-style pre-norm blocks; even blocks attend within
+one frame, odd blocks attend over the tokens of all frames of the sequence, so
+the frames of a window share evidence about the same face.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facebench.baseline.config import ModelConfig
+from facebench.baseline.heads import DPTHead
+
+# ImageNet statistics, as for DINOv2 inputs.
+_MEAN = (0.485, 0.456, 0.406)
+_STD = (0.229, 0.224, 0.225)
+
+
+class LayerScale(nn.Module):
+    def __init__(self, dim: int, init: float):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), float(init)))
+
+    def forward(self, x):
+        return x * self.gamma
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):  # (B, N, D)
+        B, N, D = x.shape
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(y.transpose(1, 2).reshape(B, N, D))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + LS(attn(LN x)); x + LS(mlp(LN x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, layerscale: float | None):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.ls1 = LayerScale(dim, layerscale) if layerscale else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.ls2 = LayerScale(dim, layerscale) if layerscale else nn.Identity()
+
+    def forward(self, x):
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
+
+
+class AlternatingEncoder(nn.Module):
+    """Patch embedding + blocks alternating frame and global attention.
+
+    ``forward(images (B,S,3,H,W))`` with H, W multiples of the patch size returns
+    the token maps of ``config.out_layers``: a list of (B*S, D, H/p, W/p).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        D = config.dim
+        self.patch_embed = nn.Conv2d(3, D, kernel_size=config.patch, stride=config.patch)
+        self.pos_embed = nn.Parameter(torch.randn(1, D, config.pos_grid, config.pos_grid) * 0.02)
+        self.blocks = nn.ModuleList(
+            Block(D, config.heads, config.mlp_ratio, config.layerscale) for _ in range(config.depth)
+        )
+        self.norm = nn.LayerNorm(D, eps=1e-6)
+        self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images):
+        B, S, _, H, W = images.shape
+        x = (images.reshape(B * S, 3, H, W) - self.mean) / self.std
+        x = self.patch_embed(x)  # (B*S, D, h, w)
+        h, w = x.shape[-2:]
+        pos = self.pos_embed
+        if pos.shape[-2:] != (h, w):
+            pos = F.interpolate(pos, size=(h, w), mode="bicubic", align_corners=False)
+        x = (x + pos).flatten(2).transpose(1, 2)  # (B*S, N, D)
+        N, D = x.shape[1], x.shape[2]
+        outs = []
+        for i, block in enumerate(self.blocks):
+            if i % 2 == 0:
+                x = block(x)  # frame attention
+            else:
+                x = block(x.reshape(B, S * N, D)).reshape(B * S, N, D)  # global attention
+            if i in self.config.out_layers:
+                outs.append(self.norm(x).transpose(1, 2).reshape(B * S, D, h, w))
+        return outs
+
+
+class FaceTransformer(nn.Module):
+    """Encoder plus two named DPT heads: ``depth`` and ``canonical``."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if len(config.out_layers) != 4:
+            raise ValueError("out_layers must name four blocks")
+        self.config = config
+        self.encoder = AlternatingEncoder(config)
+        kw = dict(dim=config.dim, features=config.head_features, patch=config.patch)
+        self.depth_head = DPTHead(out_channels=2, **kw)
+        self.canonical_head = DPTHead(out_channels=4, **kw)
+
+    def forward(self, images) -> dict:
+        """Predict dense maps for a batch of frame sequences.
+
+        Args:
+            images: (B,S,3,H,W) float RGB in [0, 1]; any H, W (padded to the patch size inside).
+
+        Returns a dict:
+            ``depth``                (B,S,H,W)   z-depth in metres, > 0 (exp activation)
+            ``depth_confidence``     (B,S,H,W)   >= 1 (1 + exp)
+            ``canonical``            (B,S,3,H,W) normalized canonical xyz
+            ``canonical_confidence`` (B,S,H,W)   >= 1 (1 + exp)
+        """
+        B, S, _, H, W = images.shape
+        p = self.config.patch
+        pad_h, pad_w = (-H) % p, (-W) % p
+        x = images
+        if pad_h or pad_w:
+            x = F.pad(images.reshape(B * S, 3, H, W), (0, pad_w, 0, pad_h), mode="replicate")
+            x = x.reshape(B, S, 3, H + pad_h, W + pad_w)
+        feats = self.encoder(x)
+        size = (H + pad_h, W + pad_w)
+        d = self.depth_head(feats, size)[..., :H, :W].reshape(B, S, 2, H, W)
+        c = self.canonical_head(feats, size)[..., :H, :W].reshape(B, S, 4, H, W)
+        return {
+            "depth": torch.exp(d[:, :, 0].clamp(-10.0, 10.0)),
+            "depth_confidence": 1.0 + torch.exp(d[:, :, 1].clamp(max=20.0)),
+            "canonical": c[:, :, :3],
+            "canonical_confidence": 1.0 + torch.exp(c[:, :, 3].clamp(max=20.0)),
+        }
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,104 @@
+import pytest
+import torch
+
+from facebench.baseline.config import CONFIGS, ModelConfig, get_config
+from facebench.baseline.losses import (
+    canonical_error,
+    confidence_weighted,
+    depth_gradient_matching,
+    depth_scale_invariant,
+    total_loss,
+)
+from facebench.baseline.model import FaceTransformer, count_parameters
+from facebench.errors import FacebenchError
+from tests.baseline_helpers import SMALL
+
+WEIGHTS = {"w_depth_si": 1.0, "w_depth_grad": 0.5, "w_depth_conf": 0.1, "w_canonical": 1.0,
+           "alpha_depth": 0.05, "alpha_canonical": 0.2, "si_lambda": 0.5}
+
+
+def small_model(seed=0):
+    torch.manual_seed(seed)
+    return FaceTransformer(get_config("tiny", **SMALL))
+
+
+def test_forward_keys_and_shapes_any_size():
+    model = small_model()
+    out = model(torch.rand(2, 3, 3, 20, 28))  # not a multiple of the patch: padded inside
+    assert set(out) == {"depth", "depth_confidence", "canonical", "canonical_confidence"}
+    assert out["depth"].shape == (2, 3, 20, 28) and out["canonical"].shape == (2, 3, 3, 20, 28)
+    assert (out["depth"] > 0).all() and (out["depth_confidence"] >= 1).all()
+    assert (out["canonical_confidence"] >= 1).all()
+    # zero-initialised output layers: 1 m depth, canonical origin, confidence 2
+    torch.testing.assert_close(out["depth"], torch.ones_like(out["depth"]))
+    torch.testing.assert_close(out["canonical_confidence"], torch.full_like(out["depth"], 2.0))
+
+
+def test_frames_talk_through_global_attention():
+    model = small_model()
+    x = torch.rand(1, 2, 3, 16, 16)
+    x2 = x.clone()
+    x2[0, 1] = torch.rand(3, 16, 16)  # change only frame 1
+    feats_a, feats_b = model.encoder(x), model.encoder(x2)  # out_layers 0..3; block 0 is frame attention
+    torch.testing.assert_close(feats_a[0][0], feats_b[0][0])  # frame 0 untouched after frame attention
+    assert (feats_a[1][0] - feats_b[1][0]).abs().max() > 1e-4  # ...and changed after global attention
+
+
+def test_named_configs():
+    assert 2e6 < count_parameters(FaceTransformer(CONFIGS["tiny"])) < 6e6
+    assert ModelConfig.from_dict(CONFIGS["base"].to_dict()) == CONFIGS["base"]
+    with pytest.raises(FacebenchError, match="did you mean 'tiny'"):
+        get_config("tinny")
+
+
+def test_depth_losses_zero_when_exact_or_scaled():
+    gt = torch.rand(2, 8, 8) + 0.5
+    valid = torch.ones(2, 8, 8, dtype=torch.bool)
+    assert depth_scale_invariant(gt, gt, valid).item() == pytest.approx(0.0, abs=1e-7)
+    assert depth_gradient_matching(gt * 3.0, gt, valid).item() == pytest.approx(0.0, abs=1e-6)
+    # log residual d = log 2 everywhere: mean(d^2) - 0.5 mean(d)^2 = 0.5 log(2)^2; lam=1 ignores scale
+    assert depth_scale_invariant(gt * 2, gt, valid).item() == pytest.approx(0.5 * 0.6931472**2, rel=1e-5)
+    assert depth_scale_invariant(gt * 2, gt, valid, lam=1.0).item() == pytest.approx(0.0, abs=1e-6)
+    noisy = gt * (1 + 0.1 * torch.rand_like(gt))
+    assert depth_gradient_matching(noisy, gt, valid).item() > 0
+
+
+def test_invalid_pixels_do_not_count():
+    gt = torch.ones(1, 4, 4)
+    pred = torch.ones(1, 4, 4)
+    pred[0, 0, 0] = 100.0  # wrong only where GT is invalid
+    valid = torch.ones(1, 4, 4, dtype=torch.bool)
+    valid[0, 0, 0] = False
+    assert depth_scale_invariant(pred, gt, valid).item() == 0.0
+    assert depth_gradient_matching(pred, gt, valid).item() == 0.0
+    e = canonical_error(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4))
+    e[0, 0, 0] = 5.0
+    assert confidence_weighted(e, torch.ones_like(e), valid, alpha=0.0).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_confidence_weighted_hand_values():
+    e = torch.full((1, 2, 2), 0.5)
+    c = torch.full((1, 2, 2), 2.0)
+    valid = torch.ones(1, 2, 2, dtype=torch.bool)
+    # c*e - alpha*log c = 1.0 - 0.1*log 2
+    assert confidence_weighted(e, c, valid, 0.1).item() == pytest.approx(1.0 - 0.1 * 0.6931472, rel=1e-6)
+    assert canonical_error(torch.zeros(1, 3, 1, 1), torch.tensor([3.0, 4.0, 0.0]).view(1, 3, 1, 1)).item() \
+        == pytest.approx(5.0)
+
+
+def test_gradients_reach_every_parameter():
+    model = small_model()
+    B, S, H, W = 1, 2, 16, 16
+    ones = torch.ones(B, S, H, W, dtype=torch.bool)
+    batch = {"depth": torch.rand(B, S, H, W) + 0.5, "depth_valid": ones,
+             "canonical": torch.rand(B, S, 3, H, W), "canonical_valid": ones}
+    # two steps: the zero-initialised output layer first becomes non-zero, then all layers get gradient
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        loss, terms = total_loss(model(torch.rand(B, S, 3, H, W)), batch, WEIGHTS)
+        loss.backward()
+        opt.step()
+    assert terms["loss"] > 0 and terms["canonical_err"] > 0
+    missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert missing == []
