@@ -128,11 +128,9 @@ class VideoCursor:
             try:
                 raw = next(self._frames)
             except StopIteration:
-                last = self._next
                 self.close()
-                raise InputError(
-                    f"video has no frame {index} (it ends after {last} frames)", self.path
-                ) from None
+                count = count_video_frames(self.path)
+                raise InputError(f"video has no frame {index} (it has {count} frames)", self.path) from None
             except (OSError, RuntimeError) as exc:
                 self.close()
                 raise InputError(f"unreadable video ({exc})", self.path) from None
