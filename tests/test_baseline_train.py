@@ -1,0 +1,57 @@
+import csv
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from facebench.baseline.checkpoint import load_model, read_meta
+from facebench.baseline.train import StepBatches, lr_factor, train
+from facebench.errors import InputError
+from tests.baseline_helpers import SMALL, make_gt
+
+ARGS = dict(config="tiny", batch_size=2, window=2, lr=1e-3, model_overrides=SMALL, progress=False)
+
+
+@pytest.fixture(scope="module")
+def gt(tmp_path_factory):
+    return make_gt(tmp_path_factory.mktemp("gt"), T=4, H=24, W=32)
+
+
+def test_step_batches_depend_only_on_seed_and_step():
+    a = list(StepBatches(10, 3, seed=1, start=0, stop=6))
+    b = list(StepBatches(10, 3, seed=1, start=3, stop=6))
+    assert a[3:] == b and all(len(x) == 3 for x in a)
+
+
+def test_lr_schedule():
+    assert lr_factor(0, warmup=10, total=100) == pytest.approx(0.1)
+    assert lr_factor(10, warmup=10, total=100) == pytest.approx(1.0)
+    assert lr_factor(100, warmup=10, total=100) == pytest.approx(0.05)
+
+
+def test_resume_equals_straight_run(gt, tmp_path):
+    straight = train(gt, tmp_path / "a", steps=6, checkpoint_every=3, **ARGS)
+    # run c: 3 steps, stop, resume to 6
+    train(gt, tmp_path / "c", steps=3, checkpoint_every=3, **ARGS)
+    resumed = train(gt, tmp_path / "c", steps=6, resume=True, progress=False)
+    assert straight["steps"] == resumed["steps"] == 6
+    wa = load_file(str(tmp_path / "a" / "checkpoint.safetensors"))
+    wc = load_file(str(tmp_path / "c" / "checkpoint.safetensors"))
+    for name in wa:
+        torch.testing.assert_close(wa[name], wc[name], rtol=1e-5, atol=1e-6, msg=name)
+    with open(tmp_path / "c" / "train_log.csv") as fh:
+        steps = [int(r["step"]) for r in csv.DictReader(fh)]
+    assert steps == [3, 6]  # log_every 10: the last step of each leg is logged, nothing twice
+    assert (tmp_path / "c" / "loss_curve.png").stat().st_size > 1000
+    meta = read_meta(tmp_path / "c" / "checkpoint.safetensors")
+    assert meta["step"] == 6 and meta["model"]["dim"] == SMALL["dim"]
+    model, _ = load_model(tmp_path / "c" / "checkpoint.safetensors")
+    assert model.config.dim == SMALL["dim"] and not model.training
+
+
+def test_refuses_to_overwrite_or_resume_nothing(gt, tmp_path):
+    train(gt, tmp_path / "r", steps=1, **ARGS)
+    with pytest.raises(InputError, match="already holds a checkpoint"):
+        train(gt, tmp_path / "r", steps=1, **ARGS)
+    with pytest.raises(InputError, match="no checkpoint"):
+        train(gt, tmp_path / "empty", steps=1, resume=True)
