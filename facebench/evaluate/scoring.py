@@ -1,0 +1,102 @@
+"""Scoring one clip: which pixels and points count, the metric calls, worst values.
+
+Glue between a loaded prediction, a GT clip and a benchmark's protocol; the
+metrics themselves are the pure functions of :mod:`facebench.metrics`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from facebench.io.predictions import TASK_KEYS, check_finite
+from facebench.metrics import canonical, depth, tracking_2d, tracking_3d
+
+GT_FIELDS = {"depth": ("mask", "depth"), "canonical": ("mask", "canonical"),
+             "tracking_2d": ("tracks",), "tracking_3d": ("tracks",)}
+SUMMARY = ("depth", "canonical", "tracking_2d", "tracking_3d")
+
+
+def gt_fields(tasks) -> tuple[str, ...]:
+    """GT datasets needed to score ``tasks`` (for GTReader.clip(fields=...))."""
+    return tuple(sorted({f for t in tasks for f in GT_FIELDS[t]}))
+
+
+def scored_mask(clip, task: str, spec) -> np.ndarray:
+    """Pixels (T,H,W) or points (N,T) scored for ``task``: GT valid and, for maps, in the regions."""
+    if task in ("tracking_2d", "tracking_3d"):
+        return np.asarray(clip.tracks.visible, dtype=bool)
+    gt = clip.depth if task == "depth" else clip.canonical
+    valid = np.isfinite(gt) if gt.ndim == 3 else np.isfinite(gt).all(axis=-1)
+    if spec.regions is not None:
+        valid &= np.isin(clip.mask, spec.regions)
+    return valid
+
+
+def check_prediction_finite(clip_id: str, pred: dict, clip, tasks, bench) -> None:
+    """ValidationError when a prediction is NaN/inf where the GT of a scored task is valid."""
+    for task in tasks:
+        where = scored_mask(clip, task, bench.task(task))
+        for key in TASK_KEYS[task]:
+            if key != "tracks_visible":
+                check_finite(clip_id, key, pred[key], where)
+
+
+def _frame_mean(per_frame: dict) -> dict[str, float]:
+    """(T,) per-frame values -> mean over frames that have any scored pixel."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+                for k, v in per_frame.items()}
+
+
+def score_clip(pred: dict, clip, tasks, bench, scale: float, width: int, height: int) -> tuple[dict, dict]:
+    """Metrics of one clip for ``tasks``: ({task: {metric: value}}, {task: counts}).
+
+    ``width`` x ``height`` is the clip's stored resolution (the pixel space of its tracks).
+    """
+    scores, counts = {}, {}
+    for task in tasks:
+        spec = bench.task(task)
+        valid = scored_mask(clip, task, spec)
+        if task == "depth":
+            per_frame = depth.depth_metrics(pred["depth"], clip.depth, valid, spec.alignment or "none")
+            scores[task] = _frame_mean(per_frame)
+        elif task == "canonical":
+            per_frame = canonical.canonical_metrics(pred["canonical"], clip.canonical, valid, scale)
+            scores[task] = _frame_mean(per_frame)
+        if task in ("depth", "canonical"):
+            counts[task] = {"frames": int(valid.any(axis=(1, 2)).sum()), "pixels": int(valid.sum())}
+            continue
+        tr = clip.tracks
+        if task == "tracking_2d":
+            m = tracking_2d.tracking_2d_metrics(
+                pred["tracks_xy"], pred["tracks_visible"], tr.xy, tr.visible, tr.query_frame, width, height,
+                thresholds=spec.thresholds_px or tracking_2d.THRESHOLDS_PX,
+                query_mode=spec.query_mode or "first", resolution=spec.resolution or tracking_2d.RESOLUTION)
+            scores[task] = {k: m[k] for k in tracking_2d.METRICS}
+        else:
+            m = tracking_3d.tracking_3d_metrics(
+                pred["tracks_xyz"], pred["tracks_visible"], tr.xyz, tr.visible, clip.K, width, height,
+                thresholds=spec.thresholds_px or tracking_3d.THRESHOLDS_PX,
+                scaling=spec.scaling or "median", short_side=spec.short_side or tracking_3d.SHORT_SIDE)
+            scores[task] = {k: m[k] for k in tracking_3d.METRICS}
+        counts[task] = {"tracks": int(len(tr.query_frame)), "points": int(m["n_points"]),
+                        "visible_points": int(m["n_visible"])}
+    return scores, counts
+
+
+def worst_clip(clip, tasks, bench, scale: float) -> dict:
+    """Scores of a clip (or task) with no prediction: the worst value of every metric."""
+    out = {}
+    for task in tasks:
+        if task == "depth":
+            out[task] = depth.worst_depth_metrics(clip.depth, scored_mask(clip, task, bench.task(task)))
+        elif task == "canonical":
+            out[task] = canonical.worst_canonical_metrics(scale)
+        elif task == "tracking_2d":
+            out[task] = dict(tracking_2d.WORST)
+        else:
+            out[task] = tracking_3d.worst_tracking_3d_metrics(clip.tracks.xyz, clip.tracks.visible)
+    return out
