@@ -175,7 +175,8 @@ def _participant(out, truth, tmpl, pid, seqs, frame_ids, seed, layout, n_cams, w
                     collector.add(t, serial, r if gt_resolution is None
                                   else fs.render(gt_cams[serial], gt_bgs[serial]))
             if layout == "benchmark":
-                writer.pointcloud(int(fid), *_subsample(np.concatenate(xyz), np.concatenate(nrm)))
+                # video layouts index frames 0..T-1 (frame t of each mp4); tracking "frames" = timesteps
+                writer.pointcloud(t, *_subsample(np.concatenate(xyz), np.concatenate(nrm)))
             bar.update(1)
         tracking = tracking_npz(identity.shape, perf, R, translation) if layout == "benchmark" else None
         writer.end_sequence(tracking)

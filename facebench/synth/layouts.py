@@ -34,8 +34,9 @@ def color_distortion(seed: int, serial: str) -> np.ndarray:
     """The 4x4 row-vector affine colour distortion ``D`` of one camera (near identity)."""
     rng = np.random.default_rng([seed, zlib.crc32(serial.encode()), 57])
     D = np.eye(4)
-    D[:3, :3] = np.diag(rng.uniform(0.88, 1.0, 3)) + rng.uniform(-0.025, 0.025, (3, 3)) * (1 - np.eye(3))
-    D[3, :3] = rng.uniform(0.0, 0.04, 3)
+    # rows sum to <= 1 so that no colour clips and the correction is exact up to rounding
+    D[:3, :3] = np.diag(rng.uniform(0.85, 0.93, 3)) + rng.uniform(-0.025, 0.025, (3, 3)) * (1 - np.eye(3))
+    D[3, :3] = rng.uniform(0.0, 0.02, 3)
     return D
 
 

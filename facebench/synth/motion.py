@@ -96,7 +96,7 @@ def make_identity(seed: int, participant: str, n_identity: int) -> Identity:
     mix = rng.dirichlet(np.ones(len(_SKIN)) * 0.4)
     skin = mix @ _SKIN * rng.uniform(0.95, 1.05, 3)
     hair = _HAIR[rng.integers(len(_HAIR))] * rng.uniform(0.85, 1.15, 3)
-    shirt = rng.uniform(0.1, 0.9, 3)
+    shirt = np.clip(rng.uniform(0.15, 0.7) + rng.uniform(-0.15, 0.15, 3), 0.05, 0.95)  # muted clothing
     return Identity(participant=participant, shape=shape, skin_rgb=np.clip(skin, 0, 1),
                     hair_rgb=np.clip(hair, 0, 1), shirt_rgb=shirt,
                     hair_thickness=float(rng.uniform(0.008, 0.02)),

@@ -71,7 +71,7 @@ def look_at(center_world: np.ndarray, target_world: np.ndarray,
     """``T_cam_from_world`` of an OpenCV camera at ``center_world`` looking at ``target_world``."""
     z = np.asarray(target_world, float) - np.asarray(center_world, float)
     z /= np.linalg.norm(z)
-    x = np.cross(z, -np.asarray(up_world, float))  # image x to the right, image y down
+    x = np.cross(z, np.asarray(up_world, float))  # image x to the right, image y down
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     R = np.stack([x, y, z])  # rows: camera axes in world coordinates

@@ -70,7 +70,8 @@ class HeadScene:
         remap[self.hair_vertex_ids] = np.arange(len(self.hair_vertex_ids))
         self.hair_faces = remap[scalp_faces]
         self.hair_offset = identity.hair_thickness * np.sqrt(np.clip(w[self.hair_vertex_ids], 0, 1))
-        self.hair_offset *= 1.0 + 0.25 * self.texture.scalar(canonical[self.hair_vertex_ids], octave=0)
+        # a gentle low-frequency waviness (the texture's first octave at a quarter of its frequency)
+        self.hair_offset *= 1.0 + 0.2 * self.texture.scalar(0.25 * canonical[self.hair_vertex_ids], octave=0)
 
         # Torso: a static squashed ellipsoid under the neck, in world coordinates.
         neutral = template.deform(identity=identity.shape, translation=self.base_translation)
@@ -188,12 +189,13 @@ def background_image(seed: int, serial: str, width: int, height: int) -> np.ndar
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
     x /= width
     y /= height
-    base = rng.uniform(0.35, 0.7, 3)
-    img = base[None, None] + (y[..., None] - 0.5) * rng.uniform(-0.25, 0.25, 3)
-    for _ in range(6):
-        cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.08, 0.3)
+    grey = rng.uniform(0.45, 0.75)
+    base = grey + rng.uniform(-0.04, 0.04, 3)  # a near-grey studio wall
+    img = base[None, None] + (y[..., None] - 0.5) * rng.uniform(-0.15, 0.05) + 0.0 * x[..., None]
+    for _ in range(6):  # props and shadows
+        cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.25)
         blob = np.exp(-((x - cx) ** 2 + ((y - cy) * height / width) ** 2) / (2 * r * r))
-        img += blob[..., None] * rng.uniform(-0.2, 0.2, 3)
+        img += blob[..., None] * (rng.uniform(-0.15, 0.1) + rng.uniform(-0.06, 0.06, 3))
     fx, fy = rng.uniform(8, 20, 2)
     img += 0.04 * (np.sin(2 * np.pi * fx * x) * np.sin(2 * np.pi * fy * y))[..., None]
     img += rng.normal(0.0, 0.015, img.shape)
