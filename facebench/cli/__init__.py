@@ -17,8 +17,13 @@ from facebench import __version__
 # name -> "module:attribute" of a click command or group; add one line per command.
 COMMANDS: dict[str, str] = {
     "demo": "facebench.cli.demo:demo",
-    "prepare": "facebench.cli.prepare:prepare",
+    "benchmarks": "facebench.cli.benchmarks:benchmarks",
+    "validate": "facebench.cli.validate:validate",
+    "evaluate": "facebench.cli.evaluate:evaluate",
+    "tracks-from-canonical": "facebench.cli.tracks_from_canonical:tracks_from_canonical",
     "synth": "facebench.cli.synth:synth",
+    "prepare": "facebench.cli.prepare:prepare",
+    "baseline": "facebench.cli.baseline:baseline",
     "leaderboard": "facebench.cli.leaderboard:leaderboard",
     "info": "facebench.cli.info:info",
     "show": "facebench.cli.show:show",
@@ -27,8 +32,13 @@ COMMANDS: dict[str, str] = {
 # One-line help shown by ``facebench --help`` without importing the command module.
 SHORT_HELP: dict[str, str] = {
     "demo": "Run the whole pipeline end to end on built-in synthetic data.",
-    "prepare": "Build ground-truth shards from a NeRSemble capture (or the synth-v1 benchmark).",
+    "benchmarks": "List the benchmarks with their main metric and direction.",
+    "validate": "Check a predictions folder or .zip against the GT before scoring.",
+    "evaluate": "Score predictions against GT; print a summary and write a results record.",
+    "tracks-from-canonical": "Derive tracks for predictions that have canonical maps but no tracks.",
     "synth": "Render a synthetic multi-view capture in NeRSemble layout, with exact truth.",
+    "prepare": "Build ground-truth shards from a NeRSemble capture (or the synth-v1 benchmark).",
+    "baseline": "Train the reference transformer, or predict with it or a trivial row.",
     "leaderboard": "Publish results into ranked leaderboards (CSV, Markdown, PNG) or show one.",
     "info": "Summarise a GT folder, a predictions folder or a results record.",
     "show": "Draw one clip (image, depth, canonical, tracks) from GT or predictions as a PNG.",
