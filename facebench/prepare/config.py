@@ -46,10 +46,10 @@ def merge(base: dict, override: dict, where: str = "") -> dict:
     out = copy.deepcopy(base)
     for key, value in override.items():
         if key not in base:
-            raise InputError(f"unknown configuration key {where}{key!r}{did_you_mean(str(key), base)}")
+            raise InputError(f"unknown configuration key '{where}{key}'{did_you_mean(str(key), base)}")
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
-                raise InputError(f"configuration key {where}{key!r} must be a mapping")
+                raise InputError(f"configuration key '{where}{key}' must be a mapping")
             out[key] = merge(base[key], value, f"{where}{key}.")
         else:
             out[key] = value

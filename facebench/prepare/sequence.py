@@ -29,6 +29,7 @@ class Views:
     images: list  # per camera (T,H,W,3) uint8
     alphas: list  # per camera (T,H,W) float32 in [0,1]
     depths: list  # per camera (T,H,W) float32 metres NaN invalid, or None (no depth maps)
+    silhouettes: bool = False  # alphas come from background subtraction (v2 captures)
 
 
 def target_size(width: int, height: int, resolution: int | None) -> tuple[int, int]:
@@ -56,6 +57,7 @@ def read_views(capture, participant: str, sequence: str, serials, frame_ids, res
                progress=None) -> Views:
     """Read (and resize) images, alpha maps and depth maps of every camera and frame."""
     cams, images, alphas, depths = [], [], [], []
+    silhouettes = False
     for serial in serials:
         frames = list(capture.iter_views(participant, sequence, serial, frame_ids))
         first = frames[0]
@@ -64,21 +66,45 @@ def read_views(capture, participant: str, sequence: str, serials, frame_ids, res
         cam = first.camera
         cams.append(cam if size == (w, h) else cam.rescaled(*size))
         images.append(np.stack([_resize(f.image, size) for f in frames]))
-        alphas.append(np.stack([_resize(_alpha(f), size) for f in frames]))
+        if first.alpha is None:  # v2: no alpha maps; silhouettes against the BACKGROUND image
+            background = _background(capture, participant, sequence, serial, (w, h))
+            silhouettes = background is not None
+            alphas.append(np.stack([_resize(_silhouette(f, background), size) for f in frames]))
+        else:
+            alphas.append(np.stack([_resize(_alpha(f), size) for f in frames]))
         if first.depth is not None:
             depths.append(np.stack([_resize(f.depth.astype(np.float32), size, nearest=True) for f in frames]))
         else:
             depths.append(None)
         if progress is not None:
             progress(serial)
-    return Views(list(serials), cams, images, alphas, depths)
+    return Views(list(serials), cams, images, alphas, depths, silhouettes)
 
 
 def _alpha(view) -> np.ndarray:
-    if view.alpha is None:
-        return np.ones(view.image.shape[:2], np.float32)
     a = np.asarray(view.alpha, dtype=np.float32)
     return a / 255.0 if a.max() > 1.0 else a
+
+
+def _background(capture, participant, sequence, serial, size):
+    """The camera's BACKGROUND image, colour-corrected like the frames, at ``size``; None if absent."""
+    from facebench.nersemble.calibration import apply_color_correction
+
+    bg = capture.background(participant, serial)
+    if bg is None:
+        return None
+    affine = capture._color_affine(participant, sequence, serial)
+    if affine is not None:
+        bg = apply_color_correction(bg, affine)
+    return _resize(bg, size)
+
+
+def _silhouette(view, background) -> np.ndarray:
+    from facebench.prepare.hull import silhouette
+
+    if background is None:
+        return np.ones(view.image.shape[:2], np.float32)
+    return silhouette(view.image, background)
 
 
 def frame_clouds(capture, participant, sequence, frame_ids, views: Views, cfg: PipelineConfig) -> list:
@@ -92,11 +118,15 @@ def frame_clouds(capture, participant, sequence, frame_ids, views: Views, cfg: P
                                [a[t] for a in views.alphas], cfg.fusion)
         else:
             read = capture.read_pointcloud(participant, sequence, int(fid))
-            if read is None:
-                raise InputError(f"{participant}/{sequence} frame {fid}: no depth maps and no point cloud "
-                                 "to fit the template to", capture.root)
-            xyz, normals = read
-            cloud = cloud_from_points(xyz, normals, centres, cfg.fusion)
+            if read is not None:
+                cloud = cloud_from_points(read[0], read[1], centres, cfg.fusion)
+            elif views.silhouettes:
+                from facebench.prepare.hull import visual_hull_cloud
+
+                cloud = visual_hull_cloud(views.cameras, [a[t] for a in views.alphas])
+            else:
+                raise InputError(f"{participant}/{sequence} frame {fid}: no depth maps, point cloud or "
+                                 "background images to fit the template to", capture.root)
         if len(cloud) < 100:
             raise InputError(f"{participant}/{sequence} frame {fid}: only {len(cloud)} points after fusion; "
                              "check the depth maps / point cloud and the alpha maps")

@@ -1,0 +1,111 @@
+"""Fidelity of ``prepare nersemble`` against the synthetic exact truth.
+
+Renders a synthetic capture (with its exact GT shards), runs the prepare
+pipeline on the capture, and compares the prepared GT with the truth:
+
+* canonical error (mm, ``1000 * scale * |c - c_true|``) on pixels valid in both,
+  median and mean on the face region (truth mask 1), mean on all template
+  regions (truth mask 1 or 2);
+* track error (px): every prepared track point is a fixed canonical point; its
+  true position is that canonical point carried by the true mesh
+  (``Template.from_canonical``) and projected; median over points visible in
+  the prepared tracks.
+
+    nice .venv/bin/python benchmarks/bench_fidelity.py --preset small
+    nice .venv/bin/python benchmarks/bench_fidelity.py --preset small \
+        --depth-noise 1 --holes 0.02 --flying-pixels
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def compare(truth_dir, prepared_dir, template) -> dict:
+    """Per-clip errors pooled over the whole folder."""
+    from facebench.io.shards import GTReader
+
+    truth, prep = GTReader(truth_dir), GTReader(prepared_dir)
+    scale_mm = 1000.0 * float(template.scale)
+    face, regions, track = [], [], []
+    missing = sorted(set(truth.clip_ids) - set(prep.clip_ids))
+    for cid in sorted(set(truth.clip_ids) & set(prep.clip_ids)):
+        t, p = truth.clip(cid), prep.clip(cid)
+        ok = np.isfinite(t.canonical).all(-1) & np.isfinite(p.canonical).all(-1)
+        err = np.linalg.norm(p.canonical - t.canonical, axis=-1) * scale_mm
+        face.append(err[ok & (t.mask == 1)])
+        regions.append(err[ok & np.isin(t.mask, (1, 2))])
+        pid, seq, _ = cid.split("/")
+        verts = truth.sequence_vertices(pid, seq)
+        tr = p.tracks
+        from facebench.geometry import Camera
+
+        cam = Camera(t.K, t.T_cam_from_world, t.shape[2], t.shape[1])
+        for f in range(len(verts)):
+            vis = tr.visible[:, f]
+            if not vis.any():
+                continue
+            xyz = template.from_canonical(tr.query_canonical[vis], verts[f])
+            uv, _ = cam.project_world(xyz)
+            track.append(np.linalg.norm(uv - tr.xy[vis, f], axis=-1))
+    cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0))  # noqa: E731
+    face, regions, track = cat(face), cat(regions), cat(track)
+    return {"clips": len(set(truth.clip_ids) & set(prep.clip_ids)), "clips_missing": len(missing),
+            "face_median_mm": float(np.median(face)), "face_mean_mm": float(face.mean()),
+            "face_p90_mm": float(np.quantile(face, 0.9)), "regions_mean_mm": float(regions.mean()),
+            "track_median_px": float(np.median(track)) if track.size else float("nan"),
+            "track_mean_px": float(track.mean()) if track.size else float("nan"),
+            "pixels_face": int(face.size)}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--layout", default="v1")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--frames", type=int, default=None)
+    ap.add_argument("--sequences", type=int, default=1)
+    ap.add_argument("--depth-noise", type=float, default=0.0, help="mm")
+    ap.add_argument("--holes", type=float, default=0.0)
+    ap.add_argument("--flying-pixels", action="store_true")
+    ap.add_argument("--config", default=None, help="pipeline YAML overriding pipelines/nersemble.yaml")
+    ap.add_argument("--work", default=None, help="keep the capture and GT folders here")
+    ap.add_argument("--json", default=None, help="write the figures to this file")
+    args = ap.parse_args(argv)
+
+    from facebench.prepare import prepare_nersemble
+    from facebench.synth import synthesize
+    from facebench.templates import load
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="facebench-fidelity-"))
+    template = load("facebench-head")
+    t0 = time.perf_counter()
+    synth = synthesize(work / "capture", preset=args.preset, layout=args.layout, seed=args.seed,
+                       sequences=args.sequences, frames=args.frames, depth_noise_mm=args.depth_noise,
+                       holes=args.holes, flying_pixels=args.flying_pixels, truth_dir=work / "truth",
+                       truth_gt=work / "truth-gt", progress=False)
+    t_synth = time.perf_counter() - t0
+    summary = prepare_nersemble(work / "capture", work / "gt", layout=args.layout, config=args.config,
+                                progress=False)
+    figures = compare(work / "truth-gt", work / "gt", template)
+    frames = max(1, summary.frames)
+    figures.update(preset=args.preset, layout=args.layout, depth_noise_mm=args.depth_noise, holes=args.holes,
+                   flying_pixels=args.flying_pixels, frames=summary.frames, synth_s=round(t_synth, 1),
+                   prepare_s=round(summary.seconds, 1),
+                   fit_s_per_frame=round(summary.stage_seconds.get("fit", 0.0) / frames, 2),
+                   stage_s=summary.stage_seconds, fit_residual_mm=summary.fit_residual_mm,
+                   capture_size=[synth.width, synth.height], cameras=len(synth.serials))
+    print(json.dumps(figures, indent=1, default=float))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1, default=float))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""prepare nersemble end to end on tiny synthetic captures: layouts, resume, backends, fidelity."""
+
+import json
+
+import numpy as np
+import pytest
+
+FAST = {"fit": {"iterations": 60, "offset_iterations": 10}, "maps": {"n_tracks": 16}}
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory):
+    """Tiny captures (3 cameras, 64x96, 3 frames, 1 sequence) in each layout, with exact truth."""
+    from facebench.synth import synthesize
+
+    root = tmp_path_factory.mktemp("captures")
+    out = {}
+    for layout in ("v1", "benchmark"):
+        synthesize(root / layout, preset="tiny", layout=layout, seed=5, truth_dir=root / f"{layout}-truth",
+                   truth_gt=root / f"{layout}-truth-gt" if layout == "v1" else None, progress=False)
+        out[layout] = root / layout
+    out["truth_gt"] = root / "v1-truth-gt"
+    return out
+
+
+@pytest.fixture(scope="module")
+def prepared_v1(captures, tmp_path_factory):
+    from facebench.prepare import prepare_nersemble
+
+    gt = tmp_path_factory.mktemp("gt") / "v1"
+    summary = prepare_nersemble(captures["v1"], gt, config=FAST, progress=False)
+    return gt, summary
+
+
+def test_v1_shards_validate_and_summary_counts(prepared_v1):
+    from facebench.io.shards import GTReader, validate_gt
+
+    gt, summary = prepared_v1
+    assert validate_gt(gt) == []
+    reader = GTReader(gt)
+    assert summary.sequences_done == 1 and summary.clips == 3 and summary.frames == 3
+    assert len(reader.clip_ids) == 3
+    clip = reader.clip(reader.clip_ids[0])
+    assert clip.depth.shape == (3, 96, 64)
+    assert (clip.mask == 1).sum() > 100
+    assert np.isfinite(clip.canonical[clip.mask == 1]).all()
+    assert len(clip.tracks.query_frame) > 0
+    assert "prepared 1 sequences (3 clips" in str(summary)
+
+
+def test_v1_canonical_close_to_exact_truth(prepared_v1, captures):
+    from facebench.io.shards import GTReader
+
+    gt, _ = prepared_v1
+    truth, prep = GTReader(captures["truth_gt"]), GTReader(gt)
+    assert truth.clip_ids == prep.clip_ids
+    errs = []
+    for cid in truth.clip_ids:
+        t, p = truth.clip(cid), prep.clip(cid)
+        ok = (t.mask == 1) & np.isfinite(t.canonical).all(-1) & np.isfinite(p.canonical).all(-1)
+        errs.append(np.linalg.norm(t.canonical[ok] - p.canonical[ok], axis=-1) * 1000 * truth.scale)
+    err = np.concatenate(errs)
+    # tiny preset: 64x96 images, 3 cameras, short fit; the small-preset figures are in docs/PREPARE.md
+    assert np.median(err) < 4.0, np.median(err)
+
+
+def test_resume_skips_done_sequences(prepared_v1, captures):
+    from facebench.prepare import prepare_nersemble
+
+    gt, _ = prepared_v1
+    before = (gt / "manifest.json").read_text()
+    again = prepare_nersemble(captures["v1"], gt, config=FAST, progress=False)
+    assert again.sequences_done == 0 and again.sequences_skipped == 1
+    assert (gt / "manifest.json").read_text() == before
+
+
+def test_changed_config_redoes_the_sequence(prepared_v1, captures, tmp_path):
+    import shutil
+
+    from facebench.prepare import prepare_nersemble
+
+    gt = tmp_path / "gt"
+    shutil.copytree(prepared_v1[0], gt)
+    changed = {**FAST, "maps": {"n_tracks": 8}}
+    summary = prepare_nersemble(captures["v1"], gt, config=changed, progress=False)
+    assert summary.sequences_done == 1
+    manifest = json.loads((gt / "manifest.json").read_text())
+    assert manifest["config"]["pipeline"]["maps"]["n_tracks"] == 8
+    assert all(c["N"] <= 8 for c in manifest["clips"])
+
+
+def test_loky_and_dask_give_identical_datasets(prepared_v1, captures, tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    from facebench.io.shards import dataset_hashes
+    from facebench.prepare import prepare_nersemble
+
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        prepare_nersemble(captures["v1"], tmp_path / "dask", config=FAST, backend="dask", scheduler=client,
+                          progress=False)
+    a, b = prepared_v1[0], tmp_path / "dask"
+    shard = "shards/shard-00000.h5"
+    assert dataset_hashes(a / shard) == dataset_hashes(b / shard)
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+    assert ma["clips"] == mb["clips"] and ma["config_hash"] == mb["config_hash"]
+
+
+def test_benchmark_layout_uses_pointclouds_and_tracking(captures, tmp_path):
+    from facebench.io.shards import GTReader, validate_gt
+    from facebench.prepare import prepare_nersemble
+
+    summary = prepare_nersemble(captures["benchmark"], tmp_path / "gt", config=FAST, progress=False)
+    assert validate_gt(tmp_path / "gt") == []
+    assert summary.clips == 3
+    reader = GTReader(tmp_path / "gt")
+    clip = reader.clip(reader.clip_ids[0])
+    assert (clip.mask > 0).sum() > 100
+
+
+def test_on_error_skip_records_the_failure(captures, tmp_path):
+    import shutil
+
+    from facebench.prepare import prepare_nersemble
+
+    root = tmp_path / "broken"
+    shutil.copytree(captures["v1"], root)
+    for png in root.glob("*/sequences/*/frame_*/colmap-73fps/depth_maps_compressed/*.png"):
+        png.unlink()
+    summary = prepare_nersemble(root, tmp_path / "gt", config=FAST, progress=False, on_error="skip")
+    assert summary.sequences_done == 0 and len(summary.failures) == 1
+    manifest = json.loads((tmp_path / "gt" / "manifest.json").read_text())
+    assert manifest["failures"][0]["sequence"] == "EXP-1-head"
+    assert "no depth maps, point cloud or background" in manifest["failures"][0]["error"]
