@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import pytest
+
+from facebench.baseline.predict import predict
+from facebench.baseline.tracks import sample_canonical
+from facebench.baseline.train import train
+from facebench.baseline.trivial import mean_depth_plane, origin_depth, static_tracks
+from facebench.errors import FacebenchError
+from facebench.io.predictions import validate_predictions
+from facebench.io.shards import GTReader
+from tests.baseline_helpers import SMALL, make_gt
+
+
+@pytest.fixture(scope="module")
+def gt(tmp_path_factory):
+    return make_gt(tmp_path_factory.mktemp("gt"), T=5, H=24, W=32)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(gt, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    train(gt, run, config="tiny", steps=2, batch_size=1, window=2, model_overrides=SMALL, progress=False)
+    return run / "checkpoint.safetensors"
+
+
+def test_transformer_predictions_follow_spec(gt, checkpoint, tmp_path):
+    meta = predict(gt, tmp_path, checkpoint=checkpoint, frames_per_window=2, benchmark="synth-v1",
+                   progress=False)
+    assert meta["clips"] == 2 and meta["frames"] == 10
+    on_disk = json.loads((tmp_path / "meta.json").read_text())
+    assert on_disk["method"] == "facebench-transformer-tiny" and on_disk["benchmark"] == "synth-v1"
+    assert on_disk["runtime_s_per_frame"] > 0 and on_disk["device"].startswith("cpu")
+    assert on_disk["params"]["frames_per_window"] == 2
+    reader = GTReader(gt)
+    cid = reader.clip_ids[0]
+    with np.load(tmp_path / f"{cid}.npz", allow_pickle=False) as z:
+        assert z["depth"].shape == (5, 24, 32) and z["canonical"].shape == (5, 24, 32, 3)
+        assert z["confidence"].shape == (5, 24, 32)
+        assert z["tracks_xy"].shape == (5, 5, 2) and z["tracks_visible"].dtype == bool
+        assert z["tracks_xyz"].shape == (5, 5, 3)
+        assert all(np.isfinite(z[k]).all() for k in ("depth", "canonical", "confidence", "tracks_xy"))
+    assert validate_predictions(tmp_path, gt=gt) == []
+
+
+def test_mean_depth_plane_uses_only_the_rig(gt, tmp_path):
+    predict(gt, tmp_path, method="mean-depth-plane", benchmark="synth-v1", progress=False)
+    assert validate_predictions(tmp_path, gt=gt) == []
+    reader = GTReader(gt)
+    cid = reader.clip_ids[1]
+    tracks = reader.clip(cid, fields=("tracks",)).tracks
+    with np.load(tmp_path / f"{cid}.npz") as z:
+        assert np.unique(z["depth"]).tolist() == [np.float32(0.1)]  # the test rig puts the world origin at z = 0
+        # static tracks: every frame repeats the query pixel
+        q = tracks.xy[np.arange(5), tracks.query_frame]
+        np.testing.assert_allclose(z["tracks_xy"], np.repeat(q[:, None], 5, axis=1))
+
+
+def test_trivial_pieces_by_hand():
+    T_cw = np.eye(4)
+    T_cw[2, 3] = 1.2
+    assert origin_depth(T_cw) == 1.2
+    maps = mean_depth_plane((2, 3, 4), T_cw)
+    assert maps["depth"].shape == (2, 3, 4) and (maps["depth"] == np.float32(1.2)).all()
+    assert (maps["canonical"] == 0).all()
+    K = np.array([[100.0, 0, 10], [0, 100.0, 20], [0, 0, 1]])
+    xy, vis, xyz = static_tracks(np.array([0]), np.array([[110.0, 20.0]]), 2.0, K, n_frames=3)
+    assert vis.all() and xy.shape == (1, 3, 2)
+    np.testing.assert_allclose(xyz[0, 0], [2.0, 0.0, 2.0])  # (110-10)/100 * 2
+
+
+def test_sample_canonical_bilinear():
+    canonical = np.zeros((1, 2, 2, 3), np.float32)
+    canonical[0, :, 1, 0] = 1.0  # x coordinate is 1 in the right column
+    canonical[0, 1, :, 1] = 2.0  # y coordinate is 2 in the bottom row
+    out = sample_canonical(canonical, np.array([0, 0]), np.array([[0.25, 0.5], [1.0, 1.0]]))
+    np.testing.assert_allclose(out, [[0.25, 1.0, 0.0], [1.0, 2.0, 0.0]])
+
+
+def test_unknown_method_and_missing_benchmark(gt, tmp_path):
+    with pytest.raises(FacebenchError, match="did you mean 'template-frontal'"):
+        predict(gt, tmp_path, method="template-frontl", progress=False)
+    with pytest.raises(FacebenchError, match="pass --benchmark"):
+        predict(gt, tmp_path, method="mean-depth-plane", progress=False)
