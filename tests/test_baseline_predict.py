@@ -51,7 +51,8 @@ def test_mean_depth_plane_uses_only_the_rig(gt, tmp_path):
     cid = reader.clip_ids[1]
     tracks = reader.clip(cid, fields=("tracks",)).tracks
     with np.load(tmp_path / f"{cid}.npz") as z:
-        assert np.unique(z["depth"]).tolist() == [np.float32(0.1)]  # the test rig puts the world origin at z = 0
+        # the test rig (identity extrinsics) puts the world origin at z = 0: clamped to 0.1 m
+        assert np.unique(z["depth"]).tolist() == [np.float32(0.1)]
         # static tracks: every frame repeats the query pixel
         q = tracks.xy[np.arange(5), tracks.query_frame]
         np.testing.assert_allclose(z["tracks_xy"], np.repeat(q[:, None], 5, axis=1))
