@@ -11,7 +11,7 @@ from facebench.nersemble import open_capture
 def _synth_ready() -> bool:
     try:
         from facebench.synth import synthesize  # noqa: F401
-        from facebench.templates import load  # noqa: F401
+        from facebench.templates.template import Template  # noqa: F401
     except ImportError:
         return False
     return True
@@ -25,11 +25,15 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def captures(tmp_path_factory):
     from facebench.synth import synthesize
+    from tests.synth_standin import load_template
 
+    template = load_template()  # the real facebench-head once it lands
     base = tmp_path_factory.mktemp("synth")
     out = {}
     for layout in ("v1", "v2", "benchmark"):
-        result = synthesize(base / layout, preset="tiny", layout=layout, seed=3, progress=False)
+        result = synthesize(
+            base / layout, preset="tiny", layout=layout, seed=3, progress=False, template=template
+        )
         out[layout] = result
     return out
 
@@ -63,6 +67,11 @@ def test_K_matches_rig_truth(captures):
     np.testing.assert_allclose(view.camera.T_cam_from_world, expected.T_cam_from_world)
 
 
+def _blocks(image: np.ndarray) -> np.ndarray:
+    h, w = (image.shape[0] // 8) * 8, (image.shape[1] // 8) * 8
+    return image[:h, :w].reshape(h // 8, 8, w // 8, 8, 3).mean(axis=(1, 3))
+
+
 def test_layouts_agree(captures):
     """The same seed renders the same pixels: v1 PNGs and v2/benchmark mp4 frames agree closely."""
     v1, v2, bench = (open_capture(captures[k].out) for k in ("v1", "v2", "benchmark"))
@@ -72,7 +81,8 @@ def test_layouts_agree(captures):
         a = v1.read_view(pid, seq, 1, serial)
         b = v2.read_view(pid, seq, 1, serial)
         c = bench.read_view(pid, seq, 1, serial)
-        assert np.abs(a.image.astype(int) - b.image.astype(int)).mean() < 3.0
+        # H.264 smooths the rendered grain: compare 8x8 block means
+        assert np.abs(_blocks(a.image) - _blocks(b.image)).mean() < 2.0
         assert np.abs(a.alpha - c.alpha).mean() < 0.02
         valid = np.isfinite(a.depth)
         assert valid.any() and np.all((a.depth[valid] > 0.2) & (a.depth[valid] < 2.0))
