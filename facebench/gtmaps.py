@@ -138,14 +138,18 @@ def tracks(template, vertices, camera, depth, foreground, n_tracks: int = 256, s
     rng = np.random.default_rng(seed)
     query_frames = np.unique(np.linspace(0, T - 1, min(T, 8)).round().astype(int))
     per_frame = np.diff(np.linspace(0, n_tracks, len(query_frames) + 1).round().astype(int))
-    q_frame, q_face, q_bary = [], [], []
     face_faces = template.face_regions == FACE_REGION
-    for t, n in zip(query_frames, per_frame):
+    renders, candidates = [], []
+    for t in query_frames:
         r = Raycaster(vertices[t], template.faces).render(camera)
         ok = r.hit & fg[t] & np.isfinite(depth[t]) & (np.abs(depth[t] - r.depth) <= depth_tol)
         ok &= face_faces[np.maximum(r.face_id, 0)]
-        pix = np.flatnonzero(ok.ravel())
-        pick = rng.choice(pix, size=min(n, len(pix)), replace=False) if len(pix) else pix
+        renders.append(r)
+        candidates.append(np.flatnonzero(ok.ravel()))
+    counts = _allocate(per_frame, np.array([len(c) for c in candidates]))
+    q_frame, q_face, q_bary = [], [], []
+    for t, r, pix, n in zip(query_frames, renders, candidates, counts):
+        pick = rng.choice(pix, size=n, replace=False) if n else pix[:0]
         q_frame.append(np.full(len(pick), t))
         q_face.append(r.face_id.ravel()[pick])
         q_bary.append(r.barycentric.reshape(-1, 3)[pick])
@@ -168,6 +172,19 @@ def tracks(template, vertices, camera, depth, foreground, n_tracks: int = 256, s
                   query_canonical=template.canonical_at(q_face, q_bary).astype(np.float32).reshape(N, 3),
                   xy=xy.astype(np.float32).reshape(N, T, 2), xyz=xyz_cam.astype(np.float32).reshape(N, T, 3),
                   visible=visible.reshape(N, T))
+
+
+def _allocate(wanted: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """Per-frame query counts: ``wanted`` where possible, the shortfall moved to frames with spare pixels."""
+    counts = np.minimum(wanted, available)
+    short = int(wanted.sum() - counts.sum())
+    for i in np.argsort(-(available - counts), kind="stable"):
+        if short <= 0:
+            break
+        extra = min(short, int(available[i] - counts[i]))
+        counts[i] += extra
+        short -= extra
+    return counts
 
 
 def _point_at(vertices, faces, face_id, barycentric) -> np.ndarray:
