@@ -105,8 +105,13 @@ def main() -> None:
         for layout in ("v1", "v2"):
             root = tmp / layout
             if args.source == "synth":
-                from facebench.synth import synthesize
-
+                try:
+                    from facebench.synth import synthesize
+                    from facebench.templates import load  # noqa: F401
+                except ImportError as exc:
+                    parser.error(
+                        f"--source synth needs facebench.synth and its template ({exc}); use --source plain"
+                    )
                 synthesize(root, preset=args.preset, layout=layout, frames=args.frames, progress=False,
                            truth_dir=tmp / f"{layout}-truth")  # fmt: skip
             else:

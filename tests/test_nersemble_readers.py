@@ -241,3 +241,4 @@ def test_select(v1_root):
     assert (sel.participant, sel.sequence, sel.serials) == (PID, SEQ, [FRONT])
     assert sel.frame_ids.tolist() == [3, 6]
     assert cap.select(frames="100:") == []
+    assert [s.frame_ids.tolist() for s in cap.select(frames=6)] == [[6]]

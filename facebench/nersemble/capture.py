@@ -25,7 +25,7 @@ from facebench.nersemble import calibration as calib
 from facebench.nersemble.images import VideoCursor, count_video_frames, read_alpha, read_depth, read_rgb
 from facebench.nersemble.layout import Layout, detect_layout
 from facebench.nersemble.pcd import read_pcd
-from facebench.nersemble.select import parse_frames, select_names
+from facebench.nersemble.select import FrameRange, parse_frames, select_names
 from facebench.nersemble.tracking import load_tracking
 
 _MAX_OPEN_VIDEOS = 8
@@ -122,7 +122,7 @@ class Capture:
         cameras are dropped.
         """
         pids = select_names(self.participants(), _pad_participants(participants), "participant")
-        frame_range = parse_frames(frames) if isinstance(frames, str) or frames is None else frames
+        frame_range = frames if isinstance(frames, FrameRange) else parse_frames(frames)
         wanted_seqs = _as_list(sequences)
         wanted_cams = _as_list(cameras)
         all_seqs = sorted({s for pid in pids for s in self.sequences(pid)})

@@ -39,6 +39,8 @@ class FrameRange:
 
 def parse_frames(text: str | None) -> FrameRange:
     """Parse ``"START:STOP:STEP"`` (each part optional) or a single frame id ``"N"``."""
+    if isinstance(text, int):
+        text = str(text)
     if text is None or str(text).strip() in ("", ":", "::"):
         return FrameRange()
     parts = str(text).strip().split(":")
