@@ -216,7 +216,8 @@ def test_v2_and_benchmark_layouts_read_back(tmp_path, template, tiny):
     # world = s R x + t reproduces the truth vertices from the unposed template
     truth = np.load(r.truth_dir / pid / seq / "truth.npz")
     x = template.deform(identity=truth["shape"], expression=truth["expression"],
-                        neck=truth["neck_axis_angle"], jaw=truth["jaw_axis_angle"])
+                        neck=truth["neck_axis_angle"], jaw=truth["jaw_axis_angle"],
+                        eyes=truth["eyes_axis_angle"])
     world = trk["scale"][0, 0] * np.einsum("tab,tvb->tva", trk["rotation_matrices"], x) \
         + trk["translation"][:, None]
     assert np.abs(world - truth["vertices"]).max() < 1e-4

@@ -75,16 +75,16 @@ class HeadScene:
 
         # Torso: a static squashed ellipsoid under the neck, in world coordinates.
         neutral = template.deform(identity=identity.shape, translation=self.base_translation)
-        neck = neutral[np.asarray(template.regions) == 4] if np.any(np.asarray(template.regions) == 4) \
-            else neutral
-        top = neck[:, 1].min() + 0.03
+        regions = np.asarray(template.regions)
+        face = neutral[regions == FACE_REGION] if np.any(regions == FACE_REGION) else neutral
+        neck = neutral[regions == 4] if np.any(regions == 4) else neutral
+        top = face[:, 1].min() - 0.065  # shoulders start a few cm below the chin
         center = np.array([neck[:, 0].mean(), top - 0.11, neck[:, 2].mean() - 0.02])
         self.torso_vertices, self.torso_faces = _ellipsoid(center, (0.19, 0.12, 0.11), 24, 48)
 
         # Appearance: per-vertex albedo of every part.
         albedo = template.albedo if template.albedo is not None else np.full((len(canonical), 3), 0.8)
         skin = np.asarray(albedo, dtype=np.float64) * (identity.skin_rgb / 0.8)
-        regions = np.asarray(template.regions)
         skin[regions == 6] = np.asarray(albedo, dtype=np.float64)[regions == 6] * 0.6  # mouth interior
         self.template_albedo = np.clip(skin, 0, 1)
         self.hair_albedo = np.broadcast_to(identity.hair_rgb, (len(self.hair_vertex_ids), 3))
@@ -92,12 +92,19 @@ class HeadScene:
         self.material_template = canonical
         self.material_hair = canonical[self.hair_vertex_ids] * np.array([6.0, 0.5, 6.0])  # strands
         self.material_torso = self.torso_vertices * 2.0
+        # coarse texture (blotches, freckles, folds) baked into the vertex albedo; fine detail per pixel
+        for name in ("template_albedo", "hair_albedo", "torso_albedo"):
+            material = getattr(self, "material_" + name.split("_")[0])
+            coarse = 0.5 * (self.texture.scalar(material, octave=0) + self.texture.scalar(material, octave=1))
+            setattr(self, name, np.clip(getattr(self, name) * (1.0 + 0.15 * coarse)[:, None], 0, 1))
 
     @property
     def base_translation(self) -> np.ndarray:
-        """Puts the centre of the template's canonical head at the world origin (+ offset)."""
+        """Puts the centre of the head (template without neck) 2 cm above the world origin (+ offset)."""
         c = np.asarray(self.template.canonical_vertices)
-        return -0.5 * (c.min(axis=0) + c.max(axis=0)) + self.identity.head_offset
+        not_neck = np.asarray(self.template.regions) != 4
+        head = c[not_neck] if not_neck.any() else c
+        return -0.5 * (head.min(axis=0) + head.max(axis=0)) + (0.0, 0.02, 0.0) + self.identity.head_offset
 
     def template_vertices(self, perf: Performance) -> np.ndarray:
         """(T,V,3) world vertices of the template over the performance."""
@@ -124,39 +131,44 @@ class FrameScene:
     def __init__(self, vertices, faces, albedo, material, kind_bounds, texture, perf: Performance):
         self.vertices, self.faces = vertices, faces
         self.raycaster = Raycaster(vertices, faces)
-        self.normals = vertex_normals(vertices, faces)
-        self.albedo, self.material = albedo, material
+        normals = vertex_normals(vertices, faces)
+        self.attributes = np.concatenate([albedo, normals, material], axis=1).astype(np.float32)
         self.kind_bounds = kind_bounds
         self.texture = texture
         self.perf = perf
 
     def render(self, camera, background: np.ndarray) -> SceneRender:
         """Render into ``camera`` over the (H,W,3) uint8 ``background``."""
-        r = self.raycaster.render(camera)
-        hit = r.hit
-        fid = r.face_id[hit]
-        b = r.barycentric[hit].astype(np.float64)[:, :, None]
-        tri = self.faces[fid]
-        kind = np.zeros(hit.shape, np.uint8)
-        kind[hit] = 1 + np.searchsorted(self.kind_bounds, fid, side="right")
-        n = (self.normals[tri] * b).sum(axis=1)
+        origin, dirs = _rays(camera)
+        shape = dirs.shape[:2]
+        t, face_id, bary = self.raycaster.intersect(origin, dirs.reshape(-1, 3))
+        hit = face_id >= 0
+        fid = face_id[hit]
+        b = bary[hit].astype(np.float32)
+        # one gather for every per-vertex attribute: albedo (3), normal (3), material (3)
+        attr = np.einsum("nk,nkc->nc", b, self.attributes[self.faces[fid]])
+        albedo, n, material = attr[:, :3], attr[:, 3:6], attr[:, 6:]
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-        origin, dirs = camera.pixel_rays()
-        view = dirs[hit]
-        n *= -np.sign(np.einsum("ij,ij->i", n, view))[:, None]  # face the camera
-        albedo = (self.albedo[tri] * b).sum(axis=1)
-        albedo *= 1.0 + self.texture.scalar((self.material[tri] * b).sum(axis=1))[:, None] * 0.18
+        view = dirs.reshape(-1, 3)[hit].astype(np.float32)
+        view /= np.linalg.norm(view, axis=1, keepdims=True)
+        cos_view = np.einsum("ij,ij->i", n, view)
+        n *= -np.sign(cos_view)[:, None]  # face the camera
+        albedo *= 1.0 + 0.05 * self.texture.fine(material)[:, None]
         p = self.perf
-        lambert = np.clip(n @ p.light_dir_world, 0.0, None)[:, None]
-        rim = 0.15 * np.clip(1.0 + np.einsum("ij,ij->i", n, view / np.linalg.norm(view, axis=1,
-                                                                                  keepdims=True)), 0, 1)
-        shade = p.ambient + (1.0 - p.ambient) * lambert * p.light_rgb[None] + rim[:, None] * 0.3
-        rgb = background.copy()
+        lambert = np.clip(n @ p.light_dir_world.astype(np.float32), 0.0, None)[:, None]
+        rim = 0.045 * np.clip(1.0 - np.abs(cos_view), 0, 1)[:, None]
+        shade = p.ambient + (1.0 - p.ambient) * lambert * p.light_rgb[None].astype(np.float32) + rim
+        rgb = background.reshape(-1, 3).copy()
         rgb[hit] = np.clip(albedo * shade * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        normal = np.zeros(hit.shape + (3,), np.float32)
+        normal = np.zeros((hit.size, 3), np.float32)
         normal[hit] = n
-        return SceneRender(rgb=rgb, depth=r.depth, kind=kind, face_id=r.face_id,
-                           barycentric=r.barycentric, normal_world=normal)
+        kind = np.zeros(hit.size, np.uint8)
+        kind[hit] = 1 + np.searchsorted(self.kind_bounds, fid, side="right")
+        depth = np.where(hit, t, np.nan).astype(np.float32)
+        return SceneRender(rgb=rgb.reshape(shape + (3,)), depth=depth.reshape(shape),
+                           kind=kind.reshape(shape), face_id=face_id.astype(np.int32).reshape(shape),
+                           barycentric=bary.astype(np.float32).reshape(shape + (3,)),
+                           normal_world=normal.reshape(shape + (3,)))
 
 
 class ProceduralTexture:
@@ -172,6 +184,17 @@ class ProceduralTexture:
         self.phase = rng.uniform(0, 2 * np.pi, self.freqs.shape[:2])
         self.amp = 0.5 ** np.arange(octaves)               # (O,)
 
+    def fine(self, xyz: np.ndarray) -> np.ndarray:
+        """Per-pixel detail: the two finest octaves, 3 waves each, float32, in about [-1, 1]."""
+        xyz = np.asarray(xyz, dtype=np.float32)
+        cycles = self.freqs[-2:, :3].reshape(-1, 3).astype(np.float32) / np.float32(2 * np.pi)
+        offset = (self.phase[-2:, :3].reshape(-1) / (2 * np.pi)).astype(np.float32)
+        amp = np.repeat(self.amp[-2:] / self.amp[-2:].sum(), 3).astype(np.float32) / 3 * 2
+        # sin through a lookup table: much cheaper than np.sin per pixel
+        phase = xyz[:, 0:1] * cycles[:, 0] + xyz[:, 1:2] * cycles[:, 1] + xyz[:, 2:3] * cycles[:, 2] + offset
+        idx = (phase * _SIN_TABLE.size).astype(np.int64) & (_SIN_TABLE.size - 1)
+        return (_SIN_TABLE[idx] * amp).sum(axis=1)
+
     def scalar(self, xyz: np.ndarray, octave: int | None = None) -> np.ndarray:
         xyz = np.asarray(xyz, dtype=np.float64)
         octaves = range(len(self.amp)) if octave is None else [octave]
@@ -179,6 +202,20 @@ class ProceduralTexture:
         for o in octaves:
             out += self.amp[o] * np.sin(xyz @ self.freqs[o].T + self.phase[o]).mean(axis=-1) * 2.0
         return np.clip(out / sum(self.amp[o] for o in octaves), -1.0, 1.0)
+
+
+_RAY_CACHE: dict = {}
+_SIN_TABLE = np.sin(2 * np.pi * np.arange(1024) / 1024).astype(np.float32)
+
+
+def _rays(camera):
+    """Pixel rays of ``camera`` (cached: the rig's cameras are reused for every frame)."""
+    key = (camera.K.tobytes(), camera.T_cam_from_world.tobytes(), camera.width, camera.height)
+    if key not in _RAY_CACHE:
+        if len(_RAY_CACHE) > 64:
+            _RAY_CACHE.clear()
+        _RAY_CACHE[key] = camera.pixel_rays()
+    return _RAY_CACHE[key]
 
 
 def background_image(seed: int, serial: str, width: int, height: int) -> np.ndarray:
@@ -197,7 +234,7 @@ def background_image(seed: int, serial: str, width: int, height: int) -> np.ndar
         blob = np.exp(-((x - cx) ** 2 + ((y - cy) * height / width) ** 2) / (2 * r * r))
         img += blob[..., None] * (rng.uniform(-0.15, 0.1) + rng.uniform(-0.06, 0.06, 3))
     fx, fy = rng.uniform(8, 20, 2)
-    img += 0.04 * (np.sin(2 * np.pi * fx * x) * np.sin(2 * np.pi * fy * y))[..., None]
+    img += 0.015 * (np.sin(2 * np.pi * fx * x) * np.sin(2 * np.pi * fy * y))[..., None]
     img += rng.normal(0.0, 0.015, img.shape)
     return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
 

@@ -8,7 +8,8 @@ Truth folder (next to the capture, never inside it; ``prepare`` never reads it):
     {truth}/{pid}/{seq}/truth.npz            frame_ids (T,), vertices (T,V,3) float32 world,
                                              expression, rotation, translation, neck, jaw, eyes
                                              (XYZ Euler radians), rotation_matrices (T,3,3),
-                                             scale (), and the deform() inputs (axis-angle).
+                                             scale (), and the deform() inputs in axis-angle:
+                                             {rotation,neck,jaw,eyes}_axis_angle.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def write_sequence_truth(truth_dir: Path, pid: str, perf, vertices: np.ndarray, 
         translation=translation, neck=perf.neck, jaw=perf.jaw, eyes=perf.eyes, scale=np.float64(1.0),
         rotation_axis_angle=euler_to_axis_angle(perf.rotation),
         neck_axis_angle=euler_to_axis_angle(perf.neck),
-        jaw_axis_angle=euler_to_axis_angle(perf.jaw))
+        jaw_axis_angle=euler_to_axis_angle(perf.jaw),
+        eyes_axis_angle=np.concatenate([euler_to_axis_angle(perf.eyes[:, :3]),
+                                        euler_to_axis_angle(perf.eyes[:, 3:])], axis=1))
     return path
 
 

@@ -1,0 +1,90 @@
+"""Speed of ``facebench synth`` (images rendered and written per second) and of ``facebench.gtmaps``.
+
+    .venv/bin/python benchmarks/bench_synth.py [--presets small full] [--full-frames 1] [--gtmaps]
+
+Prints images/s per preset and layout (target: small >= 20 images/s on a 2-core
+machine) and, with ``--gtmaps``, GT views/s of ``gtmaps.view_maps`` at 512 px
+(target >= 4 views/s per core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _template():
+    try:
+        from facebench.templates import load
+
+        return load("facebench-head")
+    except (ImportError, AttributeError):  # templates not built yet: the test stand-in
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from synth_standin import standin_template
+
+        print("(facebench.templates.load missing: timing the small test stand-in template)")
+        return standin_template()
+
+
+def bench_preset(template, preset: str, layout: str, frames: int | None, sequences: int) -> None:
+    from facebench.synth import synthesize
+
+    with tempfile.TemporaryDirectory() as tmp:
+        r = synthesize(Path(tmp) / "cap", preset=preset, layout=layout, frames=frames, sequences=sequences,
+                       template=template, progress=False)
+    print(f"synth {preset:5s} {layout:9s} {r.width}x{r.height}: {r.n_images} images in {r.elapsed_s:.2f} s"
+          f" = {r.images_per_s:.1f} images/s")
+
+
+def bench_gtmaps(template, size: int = 512, views: int = 8) -> None:
+    from facebench import gtmaps
+    from facebench.synth.motion import make_identity, make_performance
+    from facebench.synth.rig import make_rig
+    from facebench.synth.scene import HeadScene, background_image
+    from facebench.synth.truth import pixel_labels
+
+    width, height = int(size * 2200 / 3208), size
+    identity = make_identity(0, "101", template.n_identity)
+    scene = HeadScene(template, identity)
+    perf = make_performance(0, "101", "EXP-1-head", np.arange(1), template.n_expression)
+    verts = scene.template_vertices(perf)[0]
+    fs = scene.frame(verts, perf)
+    rig = make_rig(16)
+    cams = [rig.camera(s, width, height) for s in rig.serials[:views]]
+    renders = [fs.render(c, background_image(0, s, width, height)) for c, s in zip(cams, rig.serials)]
+    rng = np.random.default_rng(0)
+    noisy = [np.where(r.foreground, r.depth + rng.normal(0, 0.0005, r.depth.shape), np.nan) for r in renders]
+    for name, depths, labels in (("exact depth + labels (synth truth)", [r.depth for r in renders],
+                                  [pixel_labels(template, r) for r in renders]),
+                                 ("0.5 mm noisy depth (prepare)", noisy, [None] * len(renders))):
+        t0 = time.perf_counter()
+        for cam, r, d, lab in zip(cams, renders, depths, labels):
+            gtmaps.view_maps(template, verts, cam, d, r.foreground, labels=lab)
+        dt = time.perf_counter() - t0
+        print(f"gtmaps.view_maps {width}x{height}, {name}: {len(cams) / dt:.1f} views/s (1 process)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--presets", nargs="+", default=["small", "full"])
+    ap.add_argument("--layouts", nargs="+", default=["v1"])
+    ap.add_argument("--full-frames", type=int, default=1, help="frames of the full preset (slow)")
+    ap.add_argument("--gtmaps", action="store_true")
+    args = ap.parse_args()
+    template = _template()
+    print(f"template: {template}")
+    for preset in args.presets:
+        for layout in args.layouts:
+            frames = args.full_frames if preset == "full" else None
+            bench_preset(template, preset, layout, frames, sequences=1)
+    if args.gtmaps:
+        bench_gtmaps(template)
+
+
+if __name__ == "__main__":
+    main()
