@@ -28,7 +28,7 @@ from facebench.nersemble.pcd import read_pcd
 from facebench.nersemble.select import FrameRange, parse_frames, select_names
 from facebench.nersemble.tracking import load_tracking
 
-_MAX_OPEN_VIDEOS = 8
+_MAX_OPEN_VIDEOS = 32  # 16 cameras x (images + alpha maps): frame-major loops stay sequential
 
 
 @dataclass(frozen=True, eq=False)
