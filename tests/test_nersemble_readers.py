@@ -242,3 +242,14 @@ def test_select(v1_root):
     assert sel.frame_ids.tolist() == [3, 6]
     assert cap.select(frames="100:") == []
     assert [s.frame_ids.tolist() for s in cap.select(frames=6)] == [[6]]
+
+
+def test_v2_frame_major_loop(v2_root):
+    """For each frame, every camera: one decoder per video stays open and in step."""
+    with open_capture(v2_root) as cap:
+        for t in cap.frame_ids(PID, SEQ):
+            for i, serial in enumerate(cap.cameras(PID, SEQ)):
+                pixel = cap.read_view(PID, SEQ, t, serial).image[20, 12].astype(int)
+                expected_blue = 30 + 60 * SERIALS.index(serial)
+                assert abs(pixel[0] - (20 + 40 * t)) <= 3 and abs(pixel[2] - expected_blue) <= 3, (t, i)
+        assert len(cap._videos) == 2
