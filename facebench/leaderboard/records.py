@@ -119,7 +119,8 @@ def record_from_dict(data: dict, *, path=None, sha256: str | None = None,
     _run_schema_validator(data, where)
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
-        raise ValidationError(f"{where}results record lacks {len(missing)} key(s): {', '.join(missing)}")
+        raise ValidationError(
+            f"{where}invalid results record: {len(missing)} keys missing (first: {missing[0]})")
     bench = data["benchmark"]
     if not isinstance(bench, dict) or "name" not in bench or "version" not in bench:
         raise ValidationError(f"{where}'benchmark' must be {{'name': ..., 'version': ...}}")
