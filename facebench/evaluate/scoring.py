@@ -30,7 +30,9 @@ def scored_mask(clip, task: str, spec) -> np.ndarray:
     gt = clip.depth if task == "depth" else clip.canonical
     valid = np.isfinite(gt) if gt.ndim == 3 else np.isfinite(gt).all(axis=-1)
     if spec.regions is not None:
-        valid &= np.isin(clip.mask, spec.regions)
+        scored_label = np.zeros(256, bool)
+        scored_label[list(spec.regions)] = True
+        valid &= scored_label[clip.mask]
     return valid
 
 

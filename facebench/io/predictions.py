@@ -147,10 +147,8 @@ def tasks_of(arrays: dict) -> set[str]:
 
 def check_finite(clip_id: str, key: str, values: np.ndarray, where: np.ndarray) -> None:
     """ValidationError if ``values`` is NaN/inf anywhere ``where`` (leading dims) is True."""
-    bad = ~np.isfinite(values)
-    if bad.ndim > where.ndim:
-        bad = bad.any(axis=tuple(range(where.ndim, bad.ndim)))
-    count = int(np.count_nonzero(bad & where))
+    bad = ~np.isfinite(values[where])  # (M,...) at the scored positions only
+    count = int(np.count_nonzero(bad.reshape(len(bad), -1).any(axis=1))) if bad.size else 0
     if count:
         raise ValidationError(f"{clip_id}: {key} has {count} non-finite values where the GT is valid")
 

@@ -68,21 +68,22 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, what: st
     if info.file_size > limit:
         raise ValidationError(f"{what}: {info.file_size} bytes uncompressed, more than the "
                               f"{limit} this entry may hold")
-    out = bytearray()
+    chunks, size = [], 0
     try:
         with zf.open(info) as stream:
             while True:
                 chunk = stream.read(CHUNK)
                 if not chunk:
                     break
-                out += chunk
-                if len(out) > limit:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
                     raise ValidationError(f"{what}: inflates past {limit} bytes (size header is wrong)")
     except ValidationError:
         raise
     except ARCHIVE_ERRORS as exc:
         raise ValidationError(f"{what}: corrupt archive entry ({exc.__class__.__name__}: {exc})") from None
-    return bytes(out)
+    return b"".join(chunks)
 
 
 def parse_npy(data: bytes, what: str):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from facebench.metrics._frames import gather
+
 ALIGNMENTS = ("none", "median", "scale_shift")
 MIN_ALIGNED_DEPTH = 1e-3  # metres; scale_shift output is clipped to this
 
@@ -33,26 +35,43 @@ def align_depth(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, mode: str =
     if mode not in ALIGNMENTS:
         raise ValueError(f"unknown depth alignment {mode!r}; expected one of {ALIGNMENTS}")
     pred = np.asarray(pred, dtype=np.float64)
-    n_frames = pred.shape[0]
-    scale = np.ones(n_frames)
-    shift = np.zeros(n_frames)
-    if mode == "none":
-        return pred.copy(), scale, shift
-    for t in range(n_frames):
-        d = pred[t][valid[t]]
-        g = np.asarray(gt[t][valid[t]], dtype=np.float64)
-        if d.size == 0:
-            continue
-        if mode == "median":
-            md = np.median(d)
-            if md != 0 and np.isfinite(md):
-                scale[t] = np.median(g) / md
-        else:
-            scale[t], shift[t] = _least_squares_scale_shift(d, g)
+    valid = np.asarray(valid, dtype=bool)
+    _, counts, d, g = gather(valid, pred, gt)
+    scale, shift = fit_alignment(d, np.asarray(g, dtype=np.float64), counts, mode)
     aligned = pred * scale[:, None, None] + shift[:, None, None]
     if mode == "scale_shift":
         aligned = np.maximum(aligned, MIN_ALIGNED_DEPTH)
     return aligned, scale, shift
+
+
+def fit_alignment(d: np.ndarray, g: np.ndarray, counts: np.ndarray, mode: str):
+    """Per-frame (scale (T,), shift (T,)) from scored pixels d, g (M,) ordered by frame."""
+    if mode not in ALIGNMENTS:
+        raise ValueError(f"unknown depth alignment {mode!r}; expected one of {ALIGNMENTS}")
+    scale = np.ones(len(counts))
+    shift = np.zeros(len(counts))
+    if mode == "none":
+        return scale, shift
+    ends = np.cumsum(counts)
+    for t, (start, end) in enumerate(zip(ends - counts, ends)):
+        if end == start:
+            continue
+        dt, gt_ = d[start:end], g[start:end]
+        if mode == "median":
+            md = np.median(dt)
+            if md != 0 and np.isfinite(md):
+                scale[t] = np.median(gt_) / md
+        else:
+            scale[t], shift[t] = _least_squares_scale_shift(dt, gt_)
+    return scale, shift
+
+
+def align_pixels(d: np.ndarray, g: np.ndarray, counts: np.ndarray, mode: str) -> np.ndarray:
+    """:func:`align_depth` on scored pixels only: d, g (M,) ordered by frame -> aligned d (M,)."""
+    scale, shift = fit_alignment(d, g, counts, mode)
+    frame = np.repeat(np.arange(len(counts)), counts)
+    aligned = d * scale[frame] + shift[frame]
+    return np.maximum(aligned, MIN_ALIGNED_DEPTH) if mode == "scale_shift" else aligned
 
 
 def _least_squares_scale_shift(d: np.ndarray, g: np.ndarray) -> tuple[float, float]:

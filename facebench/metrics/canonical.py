@@ -7,9 +7,9 @@ Every function returns (T,) float64, NaN for a frame with no valid pixel.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+
+from facebench.metrics._frames import frame_mean, frame_median, gather
 
 WITHIN_MM = (2, 5, 10)
 METRICS = ("mean_mm", "median_mm", "mean_norm") + tuple(f"within_{x}mm" for x in WITHIN_MM)
@@ -20,7 +20,7 @@ WORST_NORM = 2.0 * np.sqrt(3.0)
 
 
 def canonical_error(pred, gt) -> np.ndarray:
-    """|c_pred - c_gt|_2 in normalized units: (T,H,W,3) x2 -> (T,H,W)."""
+    """|c_pred - c_gt|_2 in normalized units: (...,3) x2 -> (...)."""
     diff = np.asarray(pred, dtype=np.float64) - np.asarray(gt, dtype=np.float64)
     return np.sqrt(np.einsum("...k,...k->...", diff, diff))
 
@@ -37,21 +37,13 @@ def canonical_metrics(pred, gt, valid, scale: float) -> dict[str, np.ndarray]:
         {metric: (T,) float64}: mean_mm, median_mm, mean_norm, within_{2,5,10}mm.
     """
     valid = np.asarray(valid, dtype=bool) & np.isfinite(gt).all(axis=-1)
-    err = canonical_error(pred, gt)
+    frame, counts, p, g = gather(valid, pred, gt)
+    err = canonical_error(p, g)
     err_mm = 1000.0 * float(scale) * err
-    count = valid.sum(axis=(1, 2))
-    has = count > 0
-    denom = np.maximum(count, 1)
-
-    def frame_mean(values):
-        return np.where(has, np.where(valid, values, 0.0).sum(axis=(1, 2)) / denom, np.nan)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames -> NaN
-        median = np.nanmedian(np.where(valid, err_mm, np.nan).reshape(len(err_mm), -1), axis=1)
-    out = {"mean_mm": frame_mean(err_mm), "median_mm": median, "mean_norm": frame_mean(err)}
+    out = {"mean_mm": frame_mean(err_mm, frame, counts), "median_mm": frame_median(err_mm, counts),
+           "mean_norm": frame_mean(err, frame, counts)}
     for x in WITHIN_MM:
-        out[f"within_{x}mm"] = frame_mean((err_mm < x).astype(np.float64))
+        out[f"within_{x}mm"] = frame_mean(err_mm < x, frame, counts)
     return out
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facebench.metrics.align import align_depth
+from facebench.metrics._frames import frame_mean, gather
+from facebench.metrics.align import align_pixels
 
 WITHIN_MM = (2, 5, 10)
 METRICS = ("abs_rel", "rmse_mm", "delta_1.25") + tuple(f"within_{x}mm" for x in WITHIN_MM)
@@ -17,36 +18,51 @@ HIGHER_IS_BETTER = {"abs_rel": False, "rmse_mm": False, "delta_1.25": True,
                     **{f"within_{x}mm": True for x in WITHIN_MM}}
 
 
-def _frame_mean(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Mean of ``values`` over the valid pixels of each frame: (T,H,W) -> (T,), NaN when none."""
-    count = valid.sum(axis=(1, 2))
-    total = np.where(valid, values, 0.0).sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+def _compact(pred, gt, valid):
+    valid = np.asarray(valid, dtype=bool) & np.isfinite(gt)
+    frame, counts, d, g = gather(valid, pred, gt)
+    return d.astype(np.float64), g.astype(np.float64), frame, counts
 
 
 def abs_rel(pred, gt, valid) -> np.ndarray:
     """mean(|d - g| / g) per frame: (T,H,W) x3 -> (T,)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return _frame_mean(np.abs(pred - gt) / gt, valid)
+    d, g, frame, counts = _compact(pred, gt, valid)
+    return _metric_values(d, g, frame, counts)["abs_rel"]
 
 
 def rmse_mm(pred, gt, valid) -> np.ndarray:
     """1000 * sqrt(mean((d - g)^2)) per frame, millimetres: (T,H,W) x3 -> (T,)."""
-    return 1000.0 * np.sqrt(_frame_mean((pred - gt) ** 2, valid))
+    d, g, frame, counts = _compact(pred, gt, valid)
+    return _metric_values(d, g, frame, counts)["rmse_mm"]
 
 
 def delta(pred, gt, valid, threshold: float = 1.25) -> np.ndarray:
     """mean(max(d/g, g/d) < threshold) per frame; d <= 0 never counts: (T,H,W) x3 -> (T,)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.maximum(pred / gt, gt / pred)
-    ok = (pred > 0) & (ratio < threshold)
-    return _frame_mean(ok.astype(np.float64), valid)
+    d, g, frame, counts = _compact(pred, gt, valid)
+    return frame_mean(_delta_ok(d, g, threshold), frame, counts)
 
 
 def within_mm(pred, gt, valid, mm: float) -> np.ndarray:
     """mean(|d - g| < mm / 1000) per frame (strict): (T,H,W) x3 -> (T,)."""
-    return _frame_mean((np.abs(pred - gt) < mm / 1000.0).astype(np.float64), valid)
+    d, g, frame, counts = _compact(pred, gt, valid)
+    return frame_mean(np.abs(d - g) < mm / 1000.0, frame, counts)
+
+
+def _delta_ok(d, g, threshold):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (d > 0) & (np.maximum(d / g, g / d) < threshold)
+
+
+def _metric_values(d, g, frame, counts) -> dict[str, np.ndarray]:
+    """Every metric from scored pixels: d, g (M,) aligned depth and GT, frame (M,), counts (T,)."""
+    err = np.abs(d - g)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {"abs_rel": frame_mean(err / g, frame, counts),
+               "rmse_mm": 1000.0 * np.sqrt(frame_mean(err * err, frame, counts)),
+               "delta_1.25": frame_mean(_delta_ok(d, g, 1.25), frame, counts)}
+    for x in WITHIN_MM:
+        out[f"within_{x}mm"] = frame_mean(err < x / 1000.0, frame, counts)
+    return out
 
 
 def depth_metrics(pred, gt, valid, alignment: str = "none") -> dict[str, np.ndarray]:
@@ -58,25 +74,16 @@ def depth_metrics(pred, gt, valid, alignment: str = "none") -> dict[str, np.ndar
     Returns:
         {metric: (T,) float64} for every name in ``METRICS``.
     """
-    valid = np.asarray(valid, dtype=bool) & np.isfinite(gt)
-    aligned, _, _ = align_depth(pred, gt, valid, alignment)
-    gt = np.asarray(gt, dtype=np.float64)
-    out = {
-        "abs_rel": abs_rel(aligned, gt, valid),
-        "rmse_mm": rmse_mm(aligned, gt, valid),
-        "delta_1.25": delta(aligned, gt, valid, 1.25),
-    }
-    for x in WITHIN_MM:
-        out[f"within_{x}mm"] = within_mm(aligned, gt, valid, x)
-    return out
+    d, g, frame, counts = _compact(pred, gt, valid)
+    if alignment != "none":
+        d = align_pixels(d, g, counts, alignment)
+    return _metric_values(d, g, frame, counts)
 
 
 def worst_depth_metrics(gt, valid) -> dict[str, float]:
     """Scores of a clip with no prediction (as if every depth were 0): abs_rel 1,
     rmse_mm = RMS of the GT depth in mm, every fraction 0."""
-    valid = np.asarray(valid, dtype=bool) & np.isfinite(gt)
-    zero = np.zeros(np.shape(gt))
-    rms = rmse_mm(zero, np.asarray(gt, dtype=np.float64), valid)
+    rms = rmse_mm(np.zeros(np.shape(gt)), gt, valid)
     out = {m: 0.0 for m in METRICS}
     out["abs_rel"] = 1.0
     out["rmse_mm"] = float(np.nanmean(rms)) if np.isfinite(rms).any() else float("nan")
