@@ -17,6 +17,7 @@ from facebench import __version__
 # name -> "module:attribute" of a click command or group; add one line per command.
 COMMANDS: dict[str, str] = {
     "demo": "facebench.cli.demo:demo",
+    "template": "facebench.cli.template:template",
     "benchmarks": "facebench.cli.benchmarks:benchmarks",
     "validate": "facebench.cli.validate:validate",
     "evaluate": "facebench.cli.evaluate:evaluate",
@@ -32,6 +33,7 @@ COMMANDS: dict[str, str] = {
 # One-line help shown by ``facebench --help`` without importing the command module.
 SHORT_HELP: dict[str, str] = {
     "demo": "Run the whole pipeline end to end on built-in synthetic data.",
+    "template": "Inspect canonical templates: render a template overview PNG.",
     "benchmarks": "List the benchmarks with their main metric and direction.",
     "validate": "Check a predictions folder or .zip against the GT before scoring.",
     "evaluate": "Score predictions against GT; print a summary and write a results record.",
