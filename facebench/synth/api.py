@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +46,8 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
                sequences=None, frames: int | None = None, stride: int = 1, depth_noise_mm: float = 0.0,
                holes: float = 0.0, flying_pixels: bool = False, truth_dir=None, truth_gt=None,
                template="facebench-head", progress: bool = True, n_participants: int | None = None,
-               gt_resolution: tuple[int, int] | None = None, n_tracks: int = 256) -> SynthResult:
+               gt_resolution: tuple[int, int] | None = None, n_tracks: int = 256,
+               workers: int = 1) -> SynthResult:
     """Render a synthetic capture of ``participants`` x ``sequences`` into ``out`` (SPEC §3 layout).
 
     participants: 3-digit id strings (default: ``n_participants`` ids from 101, else ["101"]);
@@ -56,7 +56,9 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
     frames: frame count (default: the preset's); stride: timestep step between frames.
     truth_dir: truth folder, default ``{out}-truth`` (must not be inside ``out``);
     truth_gt: optional GT folder for exact SPEC §4 shards (one per sequence);
-    gt_resolution: (width, height) of the GT clips, default the capture resolution.
+    gt_resolution: (width, height) of the GT clips, default the capture resolution;
+    n_tracks: GT tracks per clip; workers: processes rendering sequences in parallel
+    (the output is identical for any number of workers).
     """
     from facebench.synth.layouts import LAYOUTS
 
@@ -98,98 +100,39 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
                              config={"generator": "synth", "preset": preset, "seed": seed,
                                      "frame_ids": frame_ids.tolist(), "gt_resolution": gt_resolution,
                                      "n_tracks": n_tracks})
+    from facebench.synth.render_job import CaptureConfig, render_sequence, write_participant
+
+    cfg = CaptureConfig(out=str(out), truth=str(truth), layout=layout, seed=int(seed), n_cameras=n_cams,
+                        width=width, height=height, frame_ids=tuple(int(f) for f in frame_ids),
+                        depth_noise_mm=float(depth_noise_mm), holes=float(holes),
+                        flying_pixels=bool(flying_pixels), gt_resolution=gt_resolution, n_tracks=n_tracks)
+    t0 = time.perf_counter()
+    for pid in pids:
+        write_participant(tmpl, pid, cfg)
+    first_shard = len(gt_writer.load_manifest()["shards"]) if gt_writer is not None else 0
+    jobs = [(pid, seq, first_shard + i) for i, (pid, seq) in enumerate((p, s) for p in pids for s in seqs)]
+    n_images = 0
     from tqdm import tqdm
 
-    t0 = time.perf_counter()
-    n_images = 0
-    bar = tqdm(total=len(pids) * len(seqs) * frames, desc="synth frames", unit="frame", disable=not progress)
-    shard_index = 0
-    if gt_writer is not None:
-        shard_index = len(gt_writer.load_manifest()["shards"])
-    for pid in pids:
-        n_images += _participant(out, truth, tmpl, pid, seqs, frame_ids, seed, layout, n_cams, width, height,
-                                 depth_noise_mm, holes, flying_pixels, gt_writer, gt_resolution, n_tracks,
-                                 bar, shard_index)
-        shard_index += len(seqs)
-    bar.close()
+    with tqdm(total=len(jobs), desc="synth sequences", unit="seq", disable=not progress) as bar:
+        if workers <= 1 or len(jobs) == 1:
+            results = (render_sequence(tmpl, pid, seq, cfg, gt_writer, k) for pid, seq, k in jobs)
+        else:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=min(workers, len(jobs)), return_as="generator")(
+                delayed(render_sequence)(tmpl, pid, seq, cfg, gt_writer, k) for pid, seq, k in jobs)
+        for count, entry in results:
+            n_images += count
+            if entry is not None:
+                gt_writer.commit(entry)
+            bar.update(1)
     from facebench.synth.rig import SERIALS, _camera_subset
 
     return SynthResult(out=out, layout=layout, preset=preset, participants=pids, sequences=seqs,
                        serials=[SERIALS[i] for i in _camera_subset(n_cams)], frame_ids=frame_ids.tolist(),
                        width=width, height=height, n_images=n_images, elapsed_s=time.perf_counter() - t0,
                        truth_dir=truth, gt_dir=None if truth_gt is None else Path(truth_gt))
-
-
-def _participant(out, truth, tmpl, pid, seqs, frame_ids, seed, layout, n_cams, width, height,
-                 depth_noise_mm, holes, flying_pixels, gt_writer, gt_resolution, n_tracks, bar,
-                 shard_index) -> int:
-    from facebench.synth import truth as truth_io
-    from facebench.synth.depth import degrade_depth, encode_depth_png
-    from facebench.synth.layouts import CaptureWriter, apply_color, color_distortion, tracking_npz
-    from facebench.synth.motion import euler_to_matrix, make_identity, make_performance
-    from facebench.synth.rig import make_rig
-    from facebench.synth.scene import HeadScene, background_image
-
-    identity = make_identity(seed, pid, tmpl.n_identity)
-    scene = HeadScene(tmpl, identity, seed)
-    rig = make_rig(n_cams, seed=zlib.crc32(f"{seed}/{pid}".encode()))
-    cameras = rig.cameras(width, height)
-    gt_cams = cameras if gt_resolution is None else rig.cameras(*gt_resolution)
-    backgrounds = {s: background_image(seed, s, width, height) for s in rig.serials}
-    distort = {s: color_distortion(seed, s) for s in rig.serials}
-    corrections = {s: np.linalg.inv(D) for s, D in distort.items()}
-    writer = CaptureWriter(out, layout)
-    writer.participant(pid, rig, corrections, {s: apply_color(b, distort[s]) for s, b in backgrounds.items()})
-    truth_io.write_participant_truth(truth, pid, rig, identity, width, height)
-    n_images = 0
-    for k, seq in enumerate(seqs):
-        perf = make_performance(seed, pid, seq, frame_ids, tmpl.n_expression)
-        vertices = scene.template_vertices(perf)
-        R = euler_to_matrix(perf.rotation)
-        translation = perf.translation + scene.base_translation[None]
-        truth_io.write_sequence_truth(truth, pid, perf, vertices, translation, R, identity.shape)
-        rng = np.random.default_rng([seed, zlib.crc32(f"{pid}/{seq}".encode()), 101])
-        writer.begin_sequence(pid, seq, corrections)
-        collector = None
-        if gt_writer is not None:
-            collector = truth_io.GTCollector(tmpl, pid, perf, vertices, gt_cams, n_tracks=n_tracks, seed=seed)
-        gt_bgs = backgrounds if gt_resolution is None else {
-            s: background_image(seed, s, *gt_resolution) for s in rig.serials}
-        for t, fid in enumerate(perf.frame_ids):
-            fs = scene.frame(vertices[t], perf)
-            xyz, nrm = [], []
-            for serial in rig.serials:
-                r = fs.render(cameras[serial], backgrounds[serial])
-                fg = r.foreground
-                depth_obs = degrade_depth(r.depth, fg, rng, depth_noise_mm, holes, flying_pixels)
-                depth_q = encode_depth_png(depth_obs) if layout == "v1" else None
-                alpha = (fg * 255).astype(np.uint8)
-                writer.view(int(fid), serial, apply_color(r.rgb, distort[serial]), alpha, depth_q)
-                n_images += 1
-                if layout == "benchmark":
-                    ok = np.isfinite(depth_obs) & fg
-                    cam = cameras[serial]
-                    xyz.append(cam.cam_to_world(cam.unproject_depth(np.where(ok, depth_obs, np.nan))[ok]))
-                    nrm.append(r.normal_world[ok])
-                if collector is not None:
-                    collector.add(t, serial, r if gt_resolution is None
-                                  else fs.render(gt_cams[serial], gt_bgs[serial]))
-            if layout == "benchmark":
-                # video layouts index frames 0..T-1 (frame t of each mp4); tracking "frames" = timesteps
-                writer.pointcloud(t, *_subsample(np.concatenate(xyz), np.concatenate(nrm)))
-            bar.update(1)
-        tracking = tracking_npz(identity.shape, perf, R, translation) if layout == "benchmark" else None
-        writer.end_sequence(tracking)
-        if collector is not None:
-            gt_writer.commit(gt_writer.write_sequence(collector.sequence(), shard_index + k))
-    return n_images
-
-
-def _subsample(xyz, normals, max_points: int = 200_000):
-    if len(xyz) <= max_points:
-        return xyz, normals
-    step = int(np.ceil(len(xyz) / max_points))
-    return xyz[::step], normals[::step]
 
 
 def _participants(participants, n_participants) -> list[str]:

@@ -205,6 +205,7 @@ class ProceduralTexture:
 
 
 _RAY_CACHE: dict = {}
+_BACKGROUNDS: dict = {}
 _SIN_TABLE = np.sin(2 * np.pi * np.arange(1024) / 1024).astype(np.float32)
 
 
@@ -222,21 +223,31 @@ def background_image(seed: int, serial: str, width: int, height: int) -> np.ndar
     """A static studio background for one camera: gradients, soft blobs and fine grain (H,W,3) uint8."""
     import zlib
 
+    key = (seed, serial, width, height)
+    if key in _BACKGROUNDS:
+        return _BACKGROUNDS[key].copy()
     rng = np.random.default_rng([seed, zlib.crc32(serial.encode()), 31])
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    x /= width
-    y /= height
+    x = (np.arange(width, dtype=np.float32) + 0.5) / width
+    y = (np.arange(height, dtype=np.float32) + 0.5) / height
     grey = rng.uniform(0.45, 0.75)
     base = grey + rng.uniform(-0.04, 0.04, 3)  # a near-grey studio wall
-    img = base[None, None] + (y[..., None] - 0.5) * rng.uniform(-0.15, 0.05) + 0.0 * x[..., None]
-    for _ in range(6):  # props and shadows
+    img = np.empty((height, width, 3), np.float32)
+    img[:] = (base[None] + (y[:, None] - 0.5) * rng.uniform(-0.15, 0.05)).astype(np.float32)[:, None, :]
+    aspect = height / width
+    for _ in range(6):  # props and shadows: separable Gaussian blobs
         cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.25)
-        blob = np.exp(-((x - cx) ** 2 + ((y - cy) * height / width) ** 2) / (2 * r * r))
-        img += blob[..., None] * (rng.uniform(-0.15, 0.1) + rng.uniform(-0.06, 0.06, 3))
+        gx = np.exp(-((x - cx) ** 2) / (2 * r * r))
+        gy = np.exp(-(((y - cy) * aspect) ** 2) / (2 * r * r))
+        colour = (rng.uniform(-0.15, 0.1) + rng.uniform(-0.06, 0.06, 3)).astype(np.float32)
+        img += (gy[:, None] * gx[None, :])[..., None] * colour
     fx, fy = rng.uniform(8, 20, 2)
-    img += 0.015 * (np.sin(2 * np.pi * fx * x) * np.sin(2 * np.pi * fy * y))[..., None]
-    img += rng.normal(0.0, 0.015, img.shape)
-    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    img += (0.015 * np.sin(2 * np.pi * fy * y)[:, None] * np.sin(2 * np.pi * fx * x)[None, :])[..., None]
+    img += np.float32(0.015) * rng.standard_normal(img.shape, dtype=np.float32)
+    out = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if len(_BACKGROUNDS) > 64:
+        _BACKGROUNDS.clear()
+    _BACKGROUNDS[key] = out
+    return out.copy()
 
 
 def deform_performance(template, shape: np.ndarray, perf: Performance, base_translation) -> np.ndarray:
