@@ -68,6 +68,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in ("_reconstruct",
                                                                                      "scalar"):
             return getattr(_numpy_core("multiarray"), name)
+        if (module, name) == ("_codecs", "encode"):  # bytes in protocol-2 pickles written by Python 3
+            import codecs
+
+            return codecs.encode
         if module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
         if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
