@@ -56,6 +56,19 @@ def test_nan_in_calibration(v1):
     assert FRONT in msg and "NaN" in msg
 
 
+def test_non_rigid_extrinsics(v1):
+    path = v1 / PID / "camera_params.json"
+    params = json.loads(path.read_text())
+    params["world_2_cam"][FRONT][0][0] = 2.0
+    path.write_text(json.dumps(params))
+    msg = raises_naming("camera_params.json", open_capture(v1).camera, PID, FRONT)
+    assert "rotation" in msg and FRONT in msg
+
+
+def test_participant_folder_given_as_root(v1):
+    assert "pass its parent" in raises_naming(PID, open_capture, v1 / PID)
+
+
 def test_camera_without_calibration(v1):
     path = v1 / PID / "camera_params.json"
     params = json.loads(path.read_text())

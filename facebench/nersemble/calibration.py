@@ -87,6 +87,16 @@ def _matrix(value, shape, path: Path, what: str) -> np.ndarray:
     return array
 
 
+def _rigid(T: np.ndarray, path: Path, serial) -> np.ndarray:
+    """Check that ``T`` is a rotation plus translation (the OpenCV world-to-camera pose)."""
+    R = T[:3, :3]
+    if not np.allclose(T[3], [0, 0, 0, 1], atol=1e-6):
+        raise InputError(f"world_2_cam[{serial}] last row is {T[3].tolist()}, expected [0, 0, 0, 1]", path)
+    if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0:
+        raise InputError(f"world_2_cam[{serial}] is not a rotation plus translation", path)
+    return T
+
+
 def load_camera_params(path) -> CameraParams:
     """Read and check ``camera_params.json``; errors name the file and the camera."""
     path = Path(path)
@@ -96,7 +106,7 @@ def load_camera_params(path) -> CameraParams:
     if not isinstance(data["world_2_cam"], dict) or not data["world_2_cam"]:
         raise InputError("'world_2_cam' must map camera serials to 4x4 matrices", path)
     T = {
-        str(serial): _matrix(m, [(4, 4)], path, f"world_2_cam[{serial}]")
+        str(serial): _rigid(_matrix(m, [(4, 4)], path, f"world_2_cam[{serial}]"), path, serial)
         for serial, m in data["world_2_cam"].items()
     }
     intrinsics = data["intrinsics"]

@@ -161,7 +161,9 @@ def detect_layout(root) -> str:
     probe = Layout(root, "v1")
     participants = probe.participants()
     if not participants:
-        raise InputError("no participant folders (3-digit names such as 017) found", root)
+        inside = any((root / name).exists() for name in ("camera_params.json", "calibration", "sequences"))
+        hint = "; this looks like one participant's folder: pass its parent" if inside else ""
+        raise InputError(f"no participant folders (3-digit names such as 017) found{hint}", root)
     for pid in participants:
         if (root / pid / "camera_params.json").is_file():
             return "v1"
