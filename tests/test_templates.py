@@ -9,7 +9,7 @@ from facebench.templates.template import face_regions
 
 # sha256 of the built-in head, computed once; a change means the template changed:
 # bump head.BUILDER_VERSION and update this value on purpose.
-EXPECTED_HEAD_SHA256 = "926908b3dab54a6f565aeea0cd8d75c0c8716dfd8bafc10790a0b1faba9b70ef"
+EXPECTED_HEAD_SHA256 = "655b40ca628e5589f3f31d509345f9962ed5645a10d0465fa8255380325ed3ed"
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +212,26 @@ def test_head_build_is_deterministic_and_cached(head, tmp_path, monkeypatch):
 
 def test_head_sha256_is_stable(head):
     assert head.sha256 == EXPECTED_HEAD_SHA256
+
+
+def test_template_show_cli_writes_a_png(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from facebench.cli.template import template
+
+    out = tmp_path / "head.png"
+    result = CliRunner().invoke(template, ["show", "--out", str(out), "--size", "48"])
+    assert result.exit_code == 0, result.output
+    assert "facebench-head" in result.output
+    img = np.asarray(Image.open(out).convert("RGB"))
+    assert img.shape[0] > 100 and img.std() > 10  # something was drawn
+
+
+def test_template_show_unknown_name_is_one_line_error(capsys):
+    from facebench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["template", "show", "--template", "flme", "--out", "x.png"])
+    assert exc.value.code == 2
+    assert "did you mean 'flame'" in capsys.readouterr().err

@@ -34,7 +34,7 @@ def look_at_camera(eye, target, size=256, fov_deg=20.0):
     return Camera(K, T, size, size)
 
 
-def orbit_camera(yaw_deg, target, distance=0.9, size=256, pitch_deg=5.0):
+def orbit_camera(yaw_deg, target, distance=1.0, size=256, pitch_deg=5.0):
     """Camera on a circle around ``target``; yaw 0 looks at the face (from +z)."""
     yaw, pitch = np.deg2rad(yaw_deg), np.deg2rad(pitch_deg)
     offset = distance * np.array([np.sin(yaw) * np.cos(pitch), np.sin(pitch), np.cos(yaw) * np.cos(pitch)])

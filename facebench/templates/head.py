@@ -195,7 +195,7 @@ def _albedo(v, kind, polar, regions, info, ym):
         * smoothstep((0.055 - ax) / 0.006) * (z > 0.04)
     col = _mix(col, [0.24, 0.16, 0.11], 0.9 * brows)
     rho = hs.eye_opening_rho(x, y)
-    col = _mix(col, [0.25, 0.17, 0.15], 0.8 * np.exp(-(((rho - 1.03) / 0.09) ** 2)) * (z > 0.04))
+    col = _mix(col, [0.3, 0.2, 0.17], 0.6 * np.exp(-(((rho - 1.03) / 0.09) ** 2)) * (z > 0.04))
     col = _mix(col, [0.3, 0.15, 0.12], gauss(ax, y, 0.0065, -0.033, 0.003, 0.0025) * (z > 0.05))
     _, _, ear_rho = hs.ear_coords(v)
     hair_front = smoothstep((y - 0.072) / 0.012)
