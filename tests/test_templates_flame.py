@@ -200,3 +200,17 @@ def test_tracking_to_vertices_for_the_head():
     no_matrices = {k: v for k, v in tracking.items() if k != "rotation_matrices"}
     assert np.allclose(tracking_to_vertices(head, no_matrices), verts, atol=1e-10)
     assert np.allclose(tracking_to_vertices(head, tracking, frames=[2]), verts[2:], atol=1e-10)
+
+
+def test_flame_region_rule_agrees_with_the_head_labels():
+    """The FLAME rule, applied to facebench-head (adult proportions), finds its regions."""
+    from facebench.templates import load
+    from facebench.templates.flame import flame_regions
+
+    head = load("facebench-head")
+    joints = head.joint_regressor @ head.canonical_vertices
+    regions = flame_regions(head.canonical_vertices, head.faces, head.lbs_weights, joints)
+    assert np.mean(regions == head.regions) > 0.8
+    assert np.array_equal(regions == 5, head.regions == 5)
+    for label in (1, 2, 3, 4):
+        assert np.mean(regions[head.regions == label] == label) > 0.5, label

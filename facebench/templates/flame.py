@@ -205,7 +205,7 @@ def flame_regions(v, faces, weights, joints) -> np.ndarray:
     x, y, z = rel[:, 0], rel[:, 1], rel[:, 2]
     regions = np.ones(len(v), np.uint8)
     regions[(y > 0.9) | (z < -1.0)] = 2
-    regions[(np.abs(x) > 1.05) & (z < -0.9) & (y > -1.2) & (y < 0.4)] = 3
+    regions[(np.abs(x) > 1.2) & (z < -0.9) & (z > -2.0) & (y > -1.2) & (y < 0.4)] = 3
     regions[((y < -1.2) & (z < -0.5)) | (y < -2.1)] = 4
     normal_z = vertex_normals(v, faces)[:, 2]
     regions[(np.abs(x) < 0.5) & (y > -1.6) & (y < -0.9) & (z > -0.8) & (normal_z < -0.2)] = 6
