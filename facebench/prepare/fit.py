@@ -44,7 +44,9 @@ class FitConfig:
     min_normal_dot: float = 0.5
     robust_sigma: float = 0.003  # Geman-McClure scale
     point_weight: float = 0.1  # share of point-to-point next to point-to-plane
-    lr: float = 0.01
+    lr: float = 0.04  # coefficients (identity, expression) and joint angles
+    lr_rotation: float = 0.007  # radians
+    lr_translation: float = 0.0015  # metres
     w_identity: float = 1e-4
     w_expression: float = 1e-4
     w_pose: float = 1e-3
@@ -94,6 +96,33 @@ def mesh_edges(faces: np.ndarray, n_vertices: int):
     e = np.unique(np.sort(e, axis=1), axis=0)
     degree = np.bincount(e.ravel(), minlength=n_vertices)
     return e, degree
+
+
+class Adam:
+    """Plain Adam with per-tensor learning rates and exponential decay.
+
+    (``torch.optim.Adam`` imports torch._dynamo on construction, several seconds
+    per worker process; this is the same update in a dozen lines.)
+    """
+
+    def __init__(self, params_lr, decay: float = 1.0, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = [(p, lr) for p, lr in params_lr]
+        self.m = [p.detach() * 0 for p, _ in self.params]
+        self.v = [p.detach() * 0 for p, _ in self.params]
+        self.decay, self.betas, self.eps, self.t = decay, betas, eps, 0
+
+    def step(self):
+        torch = _torch()
+        self.t += 1
+        b1, b2 = self.betas
+        with torch.no_grad():
+            for (p, lr), m, v in zip(self.params, self.m, self.v):
+                g = p.grad
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                step = lr * self.decay ** (self.t - 1) / (1 - b1 ** self.t)
+                p.sub_(step * m / ((v / (1 - b2 ** self.t)).sqrt() + self.eps))
+                p.grad = None
 
 
 def geman_mcclure(r, sigma):
@@ -214,9 +243,10 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
               **dict.fromkeys(POSE_PARTS, config.w_pose)}
     smooth = ("expression", "rotation", *POSE_PARTS)
 
-    trainable = [v for v in p.values() if v.requires_grad]
-    opt = torch.optim.Adam(trainable, lr=config.lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.1 ** (1.0 / max(1, config.iterations)))
+    # Adam moves every parameter by about its learning rate per step: scale them to their units.
+    unit = {"rotation": config.lr_rotation, "translation": config.lr_translation, "log_scale": config.lr_rotation}
+    opt = Adam([(v, unit.get(k, config.lr)) for k, v in p.items() if v.requires_grad],
+               decay=0.1 ** (1.0 / max(1, config.iterations)))
     tensors = None
     for it in range(config.iterations):
         if it % config.correspondence_every == 0:
@@ -227,7 +257,6 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
             max_d = config.max_distance_start * (config.max_distance_end / config.max_distance_start) ** frac
             q, n, w = corr.update(v.cpu().double().numpy(), nrm.cpu().double().numpy(), max_d)
             tensors = [torch.as_tensor(a, dtype=dtype, device=device) for a in (q, n, w)]
-        opt.zero_grad()
         v = _deform(template, p, T)
         loss = _data_loss(v, *tensors, config)
         for name, weight in priors.items():
@@ -239,7 +268,6 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
             loss = loss + config.w_smooth * (dt ** 2).sum() / (T - 1)
         loss.backward()
         opt.step()
-        sched.step()
         if progress is not None:
             progress(it + 1, config.iterations + config.offset_iterations)
 
@@ -267,7 +295,7 @@ def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progr
     e = torch.as_tensor(edges, dtype=torch.long, device=base.device)
     deg = torch.as_tensor(np.maximum(degree, 1), dtype=base.dtype, device=base.device)
     d = torch.zeros((T, V), dtype=base.dtype, device=base.device, requires_grad=True)
-    opt = torch.optim.Adam([d], lr=config.max_offset / 20.0)
+    opt = Adam([(d, config.max_offset / 20.0)])
     tensors = None
     for it in range(config.offset_iterations):
         if it % config.correspondence_every == 0:
@@ -276,7 +304,6 @@ def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progr
             nrm = vertex_normals_torch(v, faces).cpu().double().numpy()
             q, n, w = corr.update(v.cpu().double().numpy(), nrm, config.max_distance_end)
             tensors = [torch.as_tensor(a, dtype=base.dtype, device=base.device) for a in (q, n, w)]
-        opt.zero_grad()
         v = base + d[..., None] * base_normals
         loss = _data_loss(v, *tensors, config)
         nb_sum = torch.zeros_like(d)
