@@ -55,12 +55,13 @@ def evaluate(preds, gt=None, benchmark=None, out=None, allow_missing=False, prog
 
 
 def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False, progress=True):
-    """:func:`evaluate` plus {"read_s", "score_s"} timings (for benchmarks/bench_evaluate.py)."""
+    """:func:`evaluate` plus {"read_s", "score_s"} CPU seconds (for benchmarks/bench_evaluate.py):
+    reading predictions and GT, and checking + scoring them."""
     from facebench import SCHEMA_VERSION, __version__
     from facebench.io.predictions import ClipShape, load_prediction, open_predictions, tasks_of
     from facebench.io.results import clean_number, write_results
 
-    from .scoring import check_prediction_finite, gt_fields, score_clip, worst_clip
+    from .scoring import gt_fields, score_clip, worst_clip
 
     start = time.perf_counter()
     timing = {"read_s": 0.0, "score_s": 0.0}
@@ -85,16 +86,15 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
                 continue
             info = reader.clip_info(cid)
             shape = ClipShape(int(info["T"]), int(info["H"]), int(info["W"]), int(info.get("N", 0)))
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             pred = load_prediction(source, cid, shape)
             tasks = sorted(tasks_of(pred) & set(bench.tasks))
             clip = reader.clip(cid, fields=gt_fields(tasks))
-            t1 = time.perf_counter()
-            check_prediction_finite(cid, pred, clip, tasks, bench)
+            t1 = time.process_time()
             per_clip[cid], clip_counts[cid] = score_clip(pred, clip, tasks, bench, scale, shape.W, shape.H)
             clip_tasks[cid] = set(tasks)
             timing["read_s"] += t1 - t0
-            timing["score_s"] += time.perf_counter() - t1
+            timing["score_s"] += time.process_time() - t1
         scored_tasks = sorted(set().union(*clip_tasks.values()) if clip_tasks else set(),
                               key=list(bench.tasks).index)
         if not scored_tasks:

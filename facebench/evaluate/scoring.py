@@ -12,6 +12,7 @@ import numpy as np
 
 from facebench.io.predictions import TASK_KEYS, check_finite
 from facebench.metrics import canonical, depth, tracking_2d, tracking_3d
+from facebench.metrics._frames import gather
 
 GT_FIELDS = {"depth": ("mask", "depth"), "canonical": ("mask", "canonical"),
              "tracking_2d": ("tracks",), "tracking_3d": ("tracks",)}
@@ -57,28 +58,32 @@ def score_clip(pred: dict, clip, tasks, bench, scale: float, width: int, height:
     """Metrics of one clip for ``tasks``: ({task: {metric: value}}, {task: counts}).
 
     ``width`` x ``height`` is the clip's stored resolution (the pixel space of its tracks).
+    Raises ValidationError when the prediction is not finite where the GT is scored.
     """
     scores, counts = {}, {}
     for task in tasks:
         spec = bench.task(task)
         valid = scored_mask(clip, task, spec)
-        if task == "depth":
-            per_frame = depth.depth_metrics(pred["depth"], clip.depth, valid, spec.alignment or "none")
-            scores[task] = _frame_mean(per_frame)
-        elif task == "canonical":
-            per_frame = canonical.canonical_metrics(pred["canonical"], clip.canonical, valid, scale)
-            scores[task] = _frame_mean(per_frame)
         if task in ("depth", "canonical"):
-            counts[task] = {"frames": int(valid.any(axis=(1, 2)).sum()), "pixels": int(valid.sum())}
+            frame, n_per_frame, p, g = gather(valid, pred[task], getattr(clip, task))
+            check_finite(clip.clip_id, task, p, np.ones(len(p), bool))
+            if task == "depth":
+                per_frame = depth.depth_metrics_gathered(p, g, frame, n_per_frame, spec.alignment or "none")
+            else:
+                per_frame = canonical.canonical_metrics_gathered(p, g, frame, n_per_frame, scale)
+            scores[task] = _frame_mean(per_frame)
+            counts[task] = {"frames": int((n_per_frame > 0).sum()), "pixels": int(len(p))}
             continue
         tr = clip.tracks
         if task == "tracking_2d":
+            check_finite(clip.clip_id, "tracks_xy", pred["tracks_xy"], valid)
             m = tracking_2d.tracking_2d_metrics(
                 pred["tracks_xy"], pred["tracks_visible"], tr.xy, tr.visible, tr.query_frame, width, height,
                 thresholds=spec.thresholds_px or tracking_2d.THRESHOLDS_PX,
                 query_mode=spec.query_mode or "first", resolution=spec.resolution or tracking_2d.RESOLUTION)
             scores[task] = {k: m[k] for k in tracking_2d.METRICS}
         else:
+            check_finite(clip.clip_id, "tracks_xyz", pred["tracks_xyz"], valid)
             m = tracking_3d.tracking_3d_metrics(
                 pred["tracks_xyz"], pred["tracks_visible"], tr.xyz, tr.visible, clip.K, width, height,
                 thresholds=spec.thresholds_px or tracking_3d.THRESHOLDS_PX,

@@ -15,16 +15,40 @@ def gather(valid: np.ndarray, *maps: np.ndarray):
     valid: (T,H,W) bool; maps: (T,H,W,...) arrays.  Pixels come out frame by frame.
     """
     valid = np.asarray(valid, dtype=bool)
-    frame = np.nonzero(valid.reshape(len(valid), -1))[0]
+    flat = np.flatnonzero(valid)  # integer take is faster than boolean indexing of 4-D maps
+    frame = flat // max(1, valid[0].size) if len(valid) else flat
     counts = np.bincount(frame, minlength=len(valid))
-    return (frame, counts, *(np.asarray(m)[valid] for m in maps))
+    out = []
+    for m in maps:
+        m = np.asarray(m)
+        out.append(np.take(m.reshape((valid.size,) + m.shape[valid.ndim:]), flat, axis=0))
+    return (frame, counts, *out)
 
 
 def frame_mean(values: np.ndarray, frame: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Mean of ``values`` (M,) per frame -> (T,) float64, NaN for frames without pixels."""
-    sums = np.bincount(frame, weights=values, minlength=len(counts))
+    """Mean of ``values`` (M,) per frame (values ordered by frame) -> (T,) float64, NaN when empty.
+
+    ``frame`` is accepted for clarity of the call sites; contiguity makes it unnecessary.
+    """
+    values = np.asarray(values)
+    if values.dtype == bool:
+        values = values.view(np.uint8)
+    sums = np.zeros(len(counts))
+    has = counts > 0
+    if has.any():
+        starts = (np.cumsum(counts) - counts)[has]
+        sums[has] = np.add.reduceat(values, starts, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return np.where(has, sums / np.maximum(counts, 1), np.nan)
+
+
+def keep_finite(frame, counts, gt, *others):
+    """Drop gathered pixels whose GT is not finite: returns (frame, counts, gt, *others)."""
+    ok = np.isfinite(gt) if gt.ndim == 1 else np.isfinite(gt).all(axis=-1)
+    if ok.all():
+        return (frame, counts, gt, *others)
+    frame = frame[ok]
+    return (frame, np.bincount(frame, minlength=len(counts)), gt[ok], *(o[ok] for o in others))
 
 
 def frame_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facebench.metrics._frames import frame_mean, gather
+from facebench.metrics._frames import frame_mean, gather, keep_finite
 from facebench.metrics.align import align_pixels
 
 WITHIN_MM = (2, 5, 10)
@@ -19,8 +19,8 @@ HIGHER_IS_BETTER = {"abs_rel": False, "rmse_mm": False, "delta_1.25": True,
 
 
 def _compact(pred, gt, valid):
-    valid = np.asarray(valid, dtype=bool) & np.isfinite(gt)
     frame, counts, d, g = gather(valid, pred, gt)
+    frame, counts, g, d = keep_finite(frame, counts, g, d)
     return d.astype(np.float64), g.astype(np.float64), frame, counts
 
 
@@ -49,8 +49,9 @@ def within_mm(pred, gt, valid, mm: float) -> np.ndarray:
 
 
 def _delta_ok(d, g, threshold):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (d > 0) & (np.maximum(d / g, g / d) < threshold)
+    # max(d/g, g/d) < x  <=>  max(d, g) < x * min(d, g)  for d, g > 0 (no division needed)
+    with np.errstate(invalid="ignore"):
+        return (d > 0) & (np.maximum(d, g) < threshold * np.minimum(d, g))
 
 
 def _metric_values(d, g, frame, counts) -> dict[str, np.ndarray]:
@@ -75,6 +76,17 @@ def depth_metrics(pred, gt, valid, alignment: str = "none") -> dict[str, np.ndar
         {metric: (T,) float64} for every name in ``METRICS``.
     """
     d, g, frame, counts = _compact(pred, gt, valid)
+    return depth_metrics_gathered(d, g, frame, counts, alignment)
+
+
+def depth_metrics_gathered(d, g, frame, counts, alignment: str = "none") -> dict[str, np.ndarray]:
+    """:func:`depth_metrics` on scored pixels gathered by frame (see ``_frames.gather``).
+
+    d, g: (M,) predicted and GT depth (GT finite); frame: (M,) frame index, ascending;
+    counts: (T,) pixels per frame.  Returns {metric: (T,)}.
+    """
+    d = np.asarray(d, dtype=np.float64)
+    g = np.asarray(g, dtype=np.float64)
     if alignment != "none":
         d = align_pixels(d, g, counts, alignment)
     return _metric_values(d, g, frame, counts)
