@@ -142,6 +142,7 @@ def test_small_batches_give_the_same_answer(monkeypatch):
     expected = closest_points(vertices, faces, points)
     monkeypatch.setattr(closest_module, "_CHUNK_POINTS", 37)
     monkeypatch.setattr(closest_module, "_MAX_PAIRS", 50)
+    monkeypatch.setattr(closest_module, "_MAX_FETCH", 10)
     got = closest_points(vertices, faces, points)
     np.testing.assert_allclose(got.distance, expected.distance, rtol=1e-12)
     np.testing.assert_allclose(got.points, expected.points, atol=1e-12)

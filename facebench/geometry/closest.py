@@ -2,27 +2,30 @@
 
 Scheme (pure numpy + scipy's cKDTree, exact up to float64 round-off):
 
-1. A KD-tree over triangle centroids.  Every point of triangle f lies within
-   ``r_f`` (its largest centroid-to-vertex distance) of the centroid c_f, so
-   ``|p - c_f| - r_f`` is a lower bound on the distance from p to f, and ``|p - c_f|``
-   an upper bound.
+1. KD-trees over triangle centroids.  Triangle f lies in the disc of radius ``r_f``
+   (largest centroid-to-vertex distance) around its centroid c_f in its plane, so
+   with h = n_f.(p - c_f) the distance from p to f is at least
+   sqrt(h^2 + max(0, sqrt(|p - c_f|^2 - h^2) - r_f)^2) (at least |p - c_f| - r_f),
+   and at most |p - c_f|.
 2. First candidates are the 8 nearest centroids; pairs whose lower bound exceeds
    the distance to the nearest centroid are skipped, the rest get the exact
    point-triangle distance (vectorised over all pairs, segmented minimum per point).
-3. A point is resolved when the 8th centroid distance minus ``r_max`` (largest
-   r_f) is at least its best distance: no untested triangle can be closer.  The
-   others get every triangle whose centroid lies within best + r_max (a ball
-   query), which is exhaustive by the same bound.
+3. Triangles are split into radius classes (factors of 2), one KD-tree each.  For
+   a class of largest radius R, a point is resolved when its 8th centroid distance
+   minus R is at least its best distance: no untested triangle of the class can be
+   closer.  Otherwise the class's centroids within best + R (a ball query) are
+   pruned with the lower bound above and tested, which is exhaustive.
 
 With ``max_distance`` the KD-tree queries stop at ``max_distance + r_max``, so far
 points are answered (face_id -1) after one cheap tree query.  Work is done in
 chunks of points, so memory stays bounded whatever the distances.  Building is
-one KD-tree over F centroids (a few ms for 10k faces), cheap enough to redo for
+a few KD-trees over F centroids (a few ms for 10k faces), cheap enough to redo for
 every frame of a deforming mesh.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +33,10 @@ import numpy as np
 from facebench.geometry.frames import face_normals
 
 _K_NEAREST = 8
+_N_CLASSES = 6
 _CHUNK_POINTS = 8192
-_MAX_PAIRS = 1 << 14
+_MAX_PAIRS = 1 << 15  # candidate pairs per vectorised batch
+_MAX_FETCH = 1 << 18  # ball-query candidates per fetch
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,17 +66,30 @@ class MeshProximity:
         if self.faces.ndim != 2 or self.faces.shape[1] != 3 or len(self.faces) == 0:
             raise ValueError(f"faces must be (F, 3) with F > 0, got {self.faces.shape}")
         tri = self.vertices[self.faces]
-        self._a = tri[:, 0]
-        self._ab = tri[:, 1] - tri[:, 0]
-        self._ac = tri[:, 2] - tri[:, 0]
-        self._e00 = np.einsum("ij,ij->i", self._ab, self._ab)
-        self._e01 = np.einsum("ij,ij->i", self._ab, self._ac)
-        self._e11 = np.einsum("ij,ij->i", self._ac, self._ac)
+        a, ab, ac = tri[:, 0], tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+        gram = [np.einsum("ij,ij->i", x, y) for x, y in ((ab, ab), (ab, ac), (ac, ac))]
+        # Per-face data in rows, so that gathering columns gives contiguous rows per pair:
+        # a, ab, ac (9 rows) and the Gram entries ab.ab, ab.ac, ac.ac.
+        self._tri = np.ascontiguousarray(np.vstack([a.T, ab.T, ac.T, gram]))
         self._normals = face_normals(self.vertices, self.faces)
         centroids = tri.mean(axis=1)
-        self._radius = np.linalg.norm(tri - centroids[:, None], axis=2).max(axis=1)
-        self._r_max = float(self._radius.max())
+        radius = np.linalg.norm(tri - centroids[:, None], axis=2).max(axis=1)
+        # Bounding data: centroid, unit normal, radius (7 rows).
+        self._bound = np.ascontiguousarray(np.vstack([centroids.T, self._normals.T, radius]))
+        self._r_max = float(radius.max())
         self._tree = cKDTree(centroids, balanced_tree=False, compact_nodes=False)
+        # Radius classes (factors of 2 below the largest): a ball query per class only
+        # needs best + (the class's largest radius), so a few big triangles do not make
+        # every query wide on a mesh of mixed triangle sizes.
+        with np.errstate(divide="ignore"):
+            level = np.floor(np.log2(self._r_max / radius))
+        level = np.clip(np.nan_to_num(level, posinf=_N_CLASSES), 0, _N_CLASSES - 1).astype(np.int64)
+        self._classes = []
+        for c in range(_N_CLASSES):
+            members = np.flatnonzero(level == c)
+            if len(members):
+                tree = cKDTree(centroids[members], balanced_tree=False, compact_nodes=False)
+                self._classes.append((members, float(radius[members].max()), tree))
 
     def query(self, points, max_distance: float | None = None) -> Closest:
         """Closest surface point for each of ``points`` (N,3); see :class:`Closest`."""
@@ -79,19 +97,19 @@ class MeshProximity:
         n = len(points)
         face_id = np.full(n, -1, dtype=np.int64)
         st = np.zeros((n, 2))
-        d2 = np.full(n, np.inf)
         limit = np.inf if max_distance is None else float(max_distance)
         for s in range(0, n, _CHUNK_POINTS):
             sl = slice(s, min(s + _CHUNK_POINTS, n))
-            face_id[sl], st[sl], d2[sl] = self._query_chunk(points[sl], limit)
+            face_id[sl], st[sl] = self._query_chunk(points[sl], limit)
 
         found = face_id >= 0
         f = face_id[found]
         s_, t_ = st[found, 0], st[found, 1]
         bary = np.full((n, 3), np.nan)
         bary[found] = np.stack([1.0 - s_ - t_, s_, t_], axis=1)
+        tri = self._tri[:9, f]
         closest = np.full((n, 3), np.nan)
-        closest[found] = self._a[f] + s_[:, None] * self._ab[f] + t_[:, None] * self._ac[f]
+        closest[found] = (tri[0:3] + s_ * tri[3:6] + t_ * tri[6:9]).T
         offset = points[found] - closest[found]
         distance = np.full(n, np.nan)
         sign = np.where(np.einsum("ij,ij->i", offset, self._normals[f]) < 0, -1.0, 1.0)
@@ -101,86 +119,75 @@ class MeshProximity:
     # -- internals --------------------------------------------------------------------------------
 
     def _query_chunk(self, p: np.ndarray, limit: float):
-        """Best (face, (s, t), squared distance) for one chunk of points; face -1 beyond ``limit``."""
-        n, n_faces = len(p), len(self._a)
-        best_f = np.full(n, -1, dtype=np.int64)
-        best_st = np.zeros((n, 2))
-        best_d2 = np.full(n, np.inf)
+        """Best face (-1 beyond ``limit``) and (s, t) for one chunk of points p (n,3)."""
+        n, n_faces = len(p), self._tri.shape[1]
+        pT = np.ascontiguousarray(p.T)
+        best = _Best(n)
         k = min(_K_NEAREST, n_faces)
         dist, idx = self._tree.query(p, k=k, distance_upper_bound=self._r_max + limit)
         dist, idx = dist.reshape(n, k), idx.reshape(n, k)
-        valid = idx < n_faces
-        cand = np.where(valid, idx, 0)
+        rows, cols = np.nonzero(idx < n_faces)
         # The nearest centroid lies on its triangle: an upper bound before any test.
-        upper = np.minimum(dist[:, 0], limit)
-        keep = valid & (dist - self._radius[cand] <= upper[:, None])
-        rows, cols = np.nonzero(keep)
-        self._test_pairs(p, rows, cand[rows, cols], best_f, best_st, best_d2)
-        # Resolved: every untested triangle is at least (k-th distance - r_max) away
+        reach = np.minimum(dist[:, 0], limit)
+        self._test_pairs(pT, rows, idx[rows, cols], reach[rows], best)
+        # Class c is resolved for a point when (k-th centroid distance - its largest radius)
+        # is at least the best distance: no untested triangle of the class can be closer
         # (the k-th distance is inf when fewer than k centroids lie within the limit).
-        reach = np.minimum(np.sqrt(best_d2), limit)
-        todo = np.flatnonzero((dist[:, -1] - self._r_max < reach) & (k < n_faces))
-        if len(todo):
-            self._ball_pass(p, todo, limit, best_f, best_st, best_d2)
-        best_f[best_d2 > limit * limit] = -1
-        return best_f, best_st, best_d2
+        if k < n_faces:
+            for members, r_class, tree in self._classes:
+                reach = np.minimum(np.sqrt(best.d2), limit)
+                todo = np.flatnonzero(dist[:, -1] - r_class < reach)
+                radius = reach[todo] + r_class
+                # Counted first, then fetched in batches of at most _MAX_FETCH candidates,
+                # so that far points (whose balls hold many triangles) cannot exhaust memory.
+                cum = np.cumsum(tree.query_ball_point(p[todo], radius, return_length=True))
+                start = 0
+                while start < len(todo):
+                    base = cum[start - 1] if start else 0
+                    stop = max(start + 1, int(np.searchsorted(cum, base + _MAX_FETCH, "right")))
+                    sub = todo[start:stop]
+                    lists = tree.query_ball_point(p[sub], radius[start:stop], return_sorted=False)
+                    counts = np.diff(cum[start:stop], prepend=base)
+                    faces = members[np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64)]
+                    pi = np.repeat(sub, counts)
+                    self._test_pairs(pT, pi, faces, reach[pi], best)
+                    start = stop
+        best.face[best.d2 > limit * limit] = -1
+        return best.face, best.st
 
-    def _ball_pass(self, p, todo, limit, best_f, best_st, best_d2):
-        """Exhaustive candidates within best + r_max for the points still unresolved.
+    def _test_pairs(self, pT, pi, fi, reach, best):
+        """Exact distances for pairs (point pi, face fi), pi sorted, whose lower bound is
+        within ``reach`` (per pair); keeps each point's best in ``best``."""
+        for s in range(0, len(pi), _MAX_PAIRS):
+            sl = slice(s, s + _MAX_PAIRS)
+            q = pT[:, pi[sl]]
+            # (slack: the bound is tested in float arithmetic, and more tests stay exact)
+            keep = np.flatnonzero(self._lower_bound2(q, fi[sl]) <= reach[sl] ** 2 * (1 + 1e-9))
+            if len(keep):
+                best.update(pi[sl][keep], fi[sl][keep], *self._pair_distance2(q[:, keep], fi[sl][keep]))
 
-        Counted first, then fetched in batches of at most ``_MAX_PAIRS`` pairs, so far
-        points (whose balls hold many triangles) cannot exhaust memory.
-        """
-        import itertools
-
-        radius = np.minimum(np.sqrt(best_d2[todo]), limit) + self._r_max
-        counts = np.asarray(self._tree.query_ball_point(p[todo], radius, return_length=True))
-        start = 0
-        while start < len(todo):
-            stop = start + max(1, int(np.searchsorted(np.cumsum(counts[start:]), _MAX_PAIRS, "right")))
-            sub = todo[start:stop]
-            lists = self._tree.query_ball_point(p[sub], radius[start:stop], return_sorted=False)
-            faces = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64)
-            self._test_pairs(p, np.repeat(sub, counts[start:stop]), faces, best_f, best_st, best_d2)
-            start = stop
-
-    def _test_pairs(self, p, pi, fi, best_f, best_st, best_d2):
-        """Exact distances for pairs (point pi, face fi), pi sorted; keeps each point's best."""
-        if len(pi) == 0:
-            return
-        d2, s, t = self._pair_distance2(p[pi], fi)
-        starts = np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]])
-        seg_min = np.minimum.reduceat(d2, starts)
-        owner = pi[starts]
-        better = seg_min < best_d2[owner]
-        if not better.any():
-            return
-        # Index of the (last) pair reaching each segment's minimum.
-        seg_of_pair = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pi)]))
-        is_min = d2 == seg_min[seg_of_pair]
-        winner = np.zeros(len(starts), dtype=np.int64)
-        winner[seg_of_pair[is_min]] = np.flatnonzero(is_min)
-        w = winner[better]
-        o = owner[better]
-        best_d2[o] = d2[w]
-        best_f[o] = fi[w]
-        best_st[o, 0] = s[w]
-        best_st[o, 1] = t[w]
+    def _lower_bound2(self, q: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """Squared lower bound on the distance from points q (3,P) to faces f (P,) (module doc)."""
+        c, r = self._bound[:, f], self._bound[6, f]
+        px, py, pz = q[0] - c[0], q[1] - c[1], q[2] - c[2]
+        h = c[3] * px + c[4] * py + c[5] * pz
+        h2 = h * h
+        lateral = np.sqrt(np.maximum(px * px + py * py + pz * pz - h2, 0.0)) - r
+        return h2 + np.square(np.maximum(lateral, 0.0))
 
     def _pair_distance2(self, q: np.ndarray, f: np.ndarray):
-        """Squared distance from points q (P,3) to faces f (P,), with the closest point a + s ab + t ac.
+        """Squared distance from points q (3,P) to faces f (P,), with the closest point a + s ab + t ac.
 
         The closest point is the plane projection when it falls inside the triangle,
         else the nearest of the three clamped edge projections.  All of it is written
         in the dot products d1 = ab.ap, d2 = ac.ap and the face's Gram entries.
         """
-        ap = q - self._a[f]
-        ab, ac = self._ab[f], self._ac[f]
-        d1 = np.einsum("ij,ij->i", ab, ap)
-        d2 = np.einsum("ij,ij->i", ac, ap)
-        pp = np.einsum("ij,ij->i", ap, ap)
-        e00, e01, e11 = self._e00[f], self._e01[f], self._e11[f]
-
+        T = self._tri[:, f]
+        apx, apy, apz = q[0] - T[0], q[1] - T[1], q[2] - T[2]
+        d1 = T[3] * apx + T[4] * apy + T[5] * apz
+        d2 = T[6] * apx + T[7] * apy + T[8] * apz
+        pp = apx * apx + apy * apy + apz * apz
+        e00, e01, e11 = T[9], T[10], T[11]
         with np.errstate(divide="ignore", invalid="ignore"):
             # Edge ab (t = 0) and edge ac (s = 0): |ap - s ab|^2 = pp + s (s e00 - 2 d1).
             s_ab = np.clip(np.where(e00 > 0, d1 / e00, 0.0), 0.0, 1.0)
@@ -210,6 +217,34 @@ class MeshProximity:
         t = np.where(inside, t_in, t)
         best = np.where(inside, pp - s_in * d1 - t_in * d2, best)
         return np.maximum(best, 0.0), s, t
+
+
+class _Best:
+    """Running best (squared distance, face, (s, t)) per point of a chunk."""
+
+    def __init__(self, n: int):
+        self.d2 = np.full(n, np.inf)
+        self.face = np.full(n, -1, dtype=np.int64)
+        self.st = np.zeros((n, 2))
+
+    def update(self, pi, fi, d2, s, t):
+        """Fold in pairs (point pi sorted, face fi) with their squared distances and (s, t)."""
+        starts = np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]])
+        seg_min = np.minimum.reduceat(d2, starts)
+        owner = pi[starts]
+        better = seg_min < self.d2[owner]
+        if not better.any():
+            return
+        # Index of the (last) pair reaching each segment's minimum.
+        seg_of_pair = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pi)]))
+        is_min = d2 == seg_min[seg_of_pair]
+        winner = np.zeros(len(starts), dtype=np.int64)
+        winner[seg_of_pair[is_min]] = np.flatnonzero(is_min)
+        w, o = winner[better], owner[better]
+        self.d2[o] = d2[w]
+        self.face[o] = fi[w]
+        self.st[o, 0] = s[w]
+        self.st[o, 1] = t[w]
 
 
 def closest_points(vertices, faces, points, max_distance: float | None = None) -> Closest:
