@@ -48,7 +48,7 @@ def test_off_surface_pixels_follow_the_deformation_transfer_rule(setup):
     far[:, : cam.width // 2] = False         # upper right: 8 cm in front (beyond max_offset)
     depth[near] -= 0.01
     depth[far] -= 0.08
-    d, canonical, mask = view_maps(template, vertices, cam, depth, render.hit)
+    d, canonical, mask = view_maps(template, vertices, cam, depth, render.hit, exact=True)
     xyz = cam.cam_to_world(cam.unproject_depth(depth))
     want = template.to_canonical(xyz[near], vertices)
     np.testing.assert_allclose(canonical[near], want, atol=1e-6)
@@ -62,6 +62,12 @@ def test_off_surface_pixels_follow_the_deformation_transfer_rule(setup):
     assert np.isnan(want_far).any()  # some are beyond max_offset from every triangle
     np.testing.assert_allclose(canonical[far], want_far, atol=1e-6)  # NaN exactly where the rule says
     np.testing.assert_allclose(d[render.hit], depth[render.hit], atol=1e-6)
+    # the default fast closest-point search: same masks, same canonical for nearly every pixel
+    _, fast, mask_fast = view_maps(template, vertices, cam, depth, render.hit)
+    assert np.array_equal(np.isnan(fast), np.isnan(canonical))
+    assert (mask_fast == mask).mean() > 0.999
+    err_mm = np.linalg.norm(fast - canonical, axis=-1)[np.isfinite(canonical[..., 0])] * template.scale * 1e3
+    assert (err_mm < 1e-3).mean() > 0.9 and np.percentile(err_mm, 99) < 2.0
     # exact labels replace the computed mask on the foreground
     labels = np.full(mask.shape, 2, np.uint8)
     _, _, mask2 = view_maps(template, vertices, cam, depth, render.hit, labels=labels)
