@@ -280,3 +280,15 @@ def test_truth_inside_capture_is_a_user_error(tmp_path, template):
         synthesize(tmp_path / "cap", truth_dir=tmp_path / "cap" / "truth", template=template, progress=False)
     with pytest.raises(Exception, match="3-digit"):
         synthesize(tmp_path / "cap", participants="1", template=template, progress=False)
+
+
+def test_worker_processes_give_the_same_capture(tmp_path, template):
+    from facebench.synth import synthesize
+
+    kw = dict(preset="tiny", sequences=2, frames=1, template=template, progress=False)
+    a = synthesize(tmp_path / "a", **kw)
+    b = synthesize(tmp_path / "b", workers=2, **kw)
+    files = _files(a.out)
+    assert files == _files(b.out) and len(files) > 20
+    assert all((a.out / f).read_bytes() == (b.out / f).read_bytes() for f in files)
+    assert a.n_images == b.n_images == 6
