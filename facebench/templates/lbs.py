@@ -50,25 +50,31 @@ def skin(v_shaped, joint_pose, joint_regressor, parents, lbs_weights, posedirs=N
     joint_regressor (J,V); parents (J,) with parents[0] = -1; lbs_weights (V,J);
     posedirs (V,3,9*(J-1)) or None.  Returns (T,V,3).
     """
+    n_frames, n_verts, _ = v_shaped.shape
     rot = rodrigues(joint_pose)  # (T,J,3,3)
-    joints = np.einsum("jv,tvc->tjc", joint_regressor, v_shaped)
+    joints = np.matmul(joint_regressor, v_shaped)  # (T,J,3)
     if posedirs is not None:
-        feature = (rot[:, 1:] - np.eye(3)).reshape(rot.shape[0], -1)
-        v_shaped = v_shaped + np.einsum("vcp,tp->tvc", posedirs, feature)
-    n_joints = len(parents)
+        feature = (rot[:, 1:] - np.eye(3)).reshape(n_frames, -1)
+        v_shaped = v_shaped + (feature @ posedirs.reshape(n_verts * 3, -1).T).reshape(n_frames, n_verts, 3)
+    g_r, g_t = _chain(rot, joints, parents, np)
+    blend = lbs_weights @ np.concatenate([g_r.reshape(n_frames, -1, 9), g_t], -1)  # (T,V,12)
+    r = blend[..., :9].reshape(n_frames, n_verts, 3, 3)
+    return np.einsum("tvab,tvb->tva", r, v_shaped) + blend[..., 9:]
+
+
+def _chain(rot, joints, parents, xp):
+    """Global rotations (T,J,3,3) and translations (T,J,3) of the rest-to-posed transforms
+    x -> G_r (x - J_rest) + G_t along the kinematic chain."""
     glob_r = [rot[:, 0]]
     glob_t = [joints[:, 0]]
-    for j in range(1, n_joints):
-        p = parents[j]
+    for j in range(1, len(parents)):
+        p = int(parents[j])
         rel = joints[:, j] - joints[:, p]
-        glob_t.append(glob_t[p] + np.einsum("tab,tb->ta", glob_r[p], rel))
+        glob_t.append(glob_t[p] + (glob_r[p] @ rel[..., None])[..., 0])
         glob_r.append(glob_r[p] @ rot[:, j])
-    g_r = np.stack(glob_r, 1)  # (T,J,3,3)
-    # transform of the rest pose: x -> G_r (x - J_rest) + G_t
-    g_t = np.stack(glob_t, 1) - np.einsum("tjab,tjb->tja", g_r, joints)
-    blend_r = np.einsum("vj,tjab->tvab", lbs_weights, g_r)
-    blend_t = np.einsum("vj,tja->tva", lbs_weights, g_t)
-    return np.einsum("tvab,tvb->tva", blend_r, v_shaped) + blend_t
+    g_r = xp.stack(glob_r, 1)
+    g_t = xp.stack(glob_t, 1) - (g_r @ joints[..., None])[..., 0]
+    return g_r, g_t
 
 
 def rodrigues_torch(axis_angle):
@@ -90,25 +96,18 @@ def rodrigues_torch(axis_angle):
     return eye + a * k + b * (k @ k)
 
 
-def skin_torch(v_shaped, joint_pose, joint_regressor, parents, lbs_weights, posedirs=None):
-    """Torch twin of :func:`skin` (same shapes, tensors)."""
+def skin_torch(v_shaped, joint_pose, joint_regressor, parents, lbs_weights, posedirs_flat=None):
+    """Torch twin of :func:`skin`; ``posedirs_flat`` is posedirs as (9*(J-1), V*3)."""
     import torch
 
+    n_frames, n_verts, _ = v_shaped.shape
     rot = rodrigues_torch(joint_pose)
-    joints = torch.einsum("jv,tvc->tjc", joint_regressor, v_shaped)
-    if posedirs is not None:
+    joints = torch.matmul(joint_regressor, v_shaped)
+    if posedirs_flat is not None:
         eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
-        feature = (rot[:, 1:] - eye).reshape(rot.shape[0], -1)
-        v_shaped = v_shaped + torch.einsum("vcp,tp->tvc", posedirs, feature)
-    glob_r = [rot[:, 0]]
-    glob_t = [joints[:, 0]]
-    for j in range(1, len(parents)):
-        p = int(parents[j])
-        rel = joints[:, j] - joints[:, p]
-        glob_t.append(glob_t[p] + torch.einsum("tab,tb->ta", glob_r[p], rel))
-        glob_r.append(glob_r[p] @ rot[:, j])
-    g_r = torch.stack(glob_r, 1)
-    g_t = torch.stack(glob_t, 1) - torch.einsum("tjab,tjb->tja", g_r, joints)
-    blend_r = torch.einsum("vj,tjab->tvab", lbs_weights, g_r)
-    blend_t = torch.einsum("vj,tja->tva", lbs_weights, g_t)
-    return torch.einsum("tvab,tvb->tva", blend_r, v_shaped) + blend_t
+        feature = (rot[:, 1:] - eye).reshape(n_frames, -1)
+        v_shaped = v_shaped + (feature @ posedirs_flat).reshape(n_frames, n_verts, 3)
+    g_r, g_t = _chain(rot, joints, parents, torch)
+    blend = lbs_weights @ torch.cat([g_r.reshape(n_frames, -1, 9), g_t], -1)  # (T,V,12)
+    r = blend[..., :9].reshape(n_frames, n_verts, 3, 3)
+    return (r * v_shaped[:, :, None, :]).sum(-1) + blend[..., 9:]

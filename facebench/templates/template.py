@@ -33,8 +33,6 @@ ARRAY_FIELDS = (
     "parents", "lbs_weights", "posedirs", "center", "scale", "regions", "landmark_face_id",
     "landmark_barycentric", "albedo",
 )
-_MODEL_FIELDS = ("canonical_vertices", "identity_basis", "expression_basis", "joint_regressor",
-                 "lbs_weights", "posedirs")
 
 
 class Template:
@@ -106,10 +104,12 @@ class Template:
         """World vertices (V,3), or (T,V,3) when any parameter has a leading frame axis."""
         params = _gather(self, np, identity, expression, neck, jaw, eyes, rotation, translation, scale)
         n_frames, batched, (ident, expr, pose, rot, trans, s) = params
-        v = (self.canonical_vertices[None] + np.einsum("vck,tk->tvc", self.identity_basis, ident)
-             + np.einsum("vck,tk->tvc", self.expression_basis, expr))
+        n_v = self.n_vertices
+        offsets = (ident @ self.identity_basis.reshape(n_v * 3, -1).T
+                   + expr @ self.expression_basis.reshape(n_v * 3, -1).T)
+        v = self.canonical_vertices[None] + offsets.reshape(n_frames, n_v, 3)
         v = lbs.skin(v, pose, self.joint_regressor, self.parents, self.lbs_weights, self.posedirs)
-        out = s[:, None, None] * np.einsum("tab,tvb->tva", lbs.rodrigues(rot), v) + trans[:, None, :]
+        out = s[:, None, None] * (v @ np.swapaxes(lbs.rodrigues(rot), 1, 2)) + trans[:, None, :]
         return out if batched else out[0]
 
     def deform_torch(self, identity=None, expression=None, neck=None, jaw=None, eyes=None,
@@ -127,23 +127,29 @@ class Template:
         n_frames, _, (ident, expr, pose, rot, trans, s) = _gather(
             self, torch, identity, expression, neck, jaw, eyes, rotation, translation, scale,
             dtype=dtype, device=device)
-        v = (model["canonical_vertices"][None]
-             + torch.einsum("vck,tk->tvc", model["identity_basis"], ident)
-             + torch.einsum("vck,tk->tvc", model["expression_basis"], expr))
+        offsets = ident @ model["identity_basis"] + expr @ model["expression_basis"]
+        v = model["canonical_vertices"][None] + offsets.reshape(n_frames, self.n_vertices, 3)
         v = lbs.skin_torch(v, pose, model["joint_regressor"], self.parents, model["lbs_weights"],
                            model.get("posedirs"))
         rmat = lbs.rodrigues_torch(rot)
-        return s[:, None, None] * torch.einsum("tab,tvb->tva", rmat, v) + trans[:, None, :]
+        return s[:, None, None] * (v @ rmat.transpose(1, 2)) + trans[:, None, :]
 
     def _torch_arrays(self, dtype, device) -> dict:
         import torch
 
         key = (dtype, str(device))
         if key not in self._torch_cache:
-            self._torch_cache[key] = {
-                k: torch.as_tensor(getattr(self, k), dtype=dtype, device=device)
-                for k in _MODEL_FIELDS if getattr(self, k) is not None
+            n3 = 3 * self.n_vertices
+            arrays = {  # bases flattened to (K, V*3) so that blending is one matmul
+                "canonical_vertices": self.canonical_vertices, "joint_regressor": self.joint_regressor,
+                "lbs_weights": self.lbs_weights,
+                "identity_basis": self.identity_basis.reshape(n3, -1).T,
+                "expression_basis": self.expression_basis.reshape(n3, -1).T,
             }
+            if self.posedirs is not None:
+                arrays["posedirs"] = self.posedirs.reshape(n3, -1).T
+            self._torch_cache[key] = {k: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+                                      for k, a in arrays.items()}
         return self._torch_cache[key]
 
     # -- canonical space -----------------------------------------------------------
