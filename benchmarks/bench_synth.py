@@ -31,14 +31,19 @@ def _template():
         return standin_template()
 
 
-def bench_preset(template, preset: str, layout: str, frames: int | None, sequences: int) -> None:
+def bench_preset(template, preset: str, layout: str, frames, sequences: int, workers: int) -> None:
     from facebench.synth import synthesize
 
     with tempfile.TemporaryDirectory() as tmp:
+        cpu = time.process_time()
         r = synthesize(Path(tmp) / "cap", preset=preset, layout=layout, frames=frames, sequences=sequences,
-                       template=template, progress=False)
-    print(f"synth {preset:5s} {layout:9s} {r.width}x{r.height}: {r.n_images} images in {r.elapsed_s:.2f} s"
-          f" = {r.images_per_s:.1f} images/s")
+                       template=template, progress=False, workers=workers)
+        cpu = time.process_time() - cpu
+    line = (f"synth {preset:5s} {layout:9s} {r.width}x{r.height} workers={workers}: {r.n_images} images in"
+            f" {r.elapsed_s:.2f} s = {r.images_per_s:.1f} images/s (wall)")
+    if workers == 1:
+        line += f", {r.n_images / cpu:.1f} images per CPU-second"
+    print(line)
 
 
 def bench_gtmaps(template, size: int = 512, views: int = 8) -> None:
@@ -62,11 +67,12 @@ def bench_gtmaps(template, size: int = 512, views: int = 8) -> None:
     for name, depths, labels in (("exact depth + labels (synth truth)", [r.depth for r in renders],
                                   [pixel_labels(template, r) for r in renders]),
                                  ("0.5 mm noisy depth (prepare)", noisy, [None] * len(renders))):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for cam, r, d, lab in zip(cams, renders, depths, labels):
             gtmaps.view_maps(template, verts, cam, d, r.foreground, labels=lab)
-        dt = time.perf_counter() - t0
-        print(f"gtmaps.view_maps {width}x{height}, {name}: {len(cams) / dt:.1f} views/s (1 process)")
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        print(f"gtmaps.view_maps {width}x{height}, {name}: {len(cams) / dt:.1f} views/s wall,"
+              f" {len(cams) / dc:.1f} views per CPU-second")
 
 
 def main():
@@ -75,13 +81,19 @@ def main():
     ap.add_argument("--layouts", nargs="+", default=["v1"])
     ap.add_argument("--full-frames", type=int, default=1, help="frames of the full preset (slow)")
     ap.add_argument("--gtmaps", action="store_true")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1])
+    ap.add_argument("--sequences", type=int, default=1)
     args = ap.parse_args()
     template = _template()
     print(f"template: {template}")
+    import os
+
+    print(f"load average: {os.getloadavg()}, cpus: {os.cpu_count()}")
     for preset in args.presets:
         for layout in args.layouts:
-            frames = args.full_frames if preset == "full" else None
-            bench_preset(template, preset, layout, frames, sequences=1)
+            for workers in args.workers:
+                frames = args.full_frames if preset == "full" else None
+                bench_preset(template, preset, layout, frames, args.sequences, workers)
     if args.gtmaps:
         bench_gtmaps(template)
 
