@@ -157,3 +157,17 @@ def test_cli_show_and_info(gt_dir, tmp_path):
     assert Image.open(tmp_path / "c.png").size == images.panel_size(4, H, W)
     out = runner.invoke(cli, ["info", str(gt_dir)])
     assert out.exit_code == 0 and "clips:" in out.output
+
+
+def test_zipped_predictions_work_for_info_and_show(gt_dir, preds_dir, tmp_path):
+    import shutil
+
+    archive = shutil.make_archive(str(tmp_path / "sub"), "zip", preds_dir)
+    s = summarize(archive)
+    assert s["kind"] == "preds" and s["fields"]["clips"] == 2 and s["title"] == "predictions (.zip)"
+    png = show_clip(archive, CLIP, tmp_path / "z.png", gt=gt_dir)
+    assert Image.open(png).size == images.panel_size(6, H, W)
+    with pytest.raises(InputError, match="no prediction for clip"):
+        show_clip(archive, "901/EXP-1-head/111", tmp_path / "z.png")     # no GT prepared in this home
+    only_pred = show_clip(archive, CLIP, tmp_path / "p.png")
+    assert Image.open(only_pred).size == images.panel_size(3, H, W)        # pred depth, canonical, tracks

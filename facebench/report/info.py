@@ -74,7 +74,7 @@ def _gt_summary(path: Path) -> dict:
 
 
 def npz_shapes(npz_path) -> dict[str, tuple]:
-    """Shapes and dtypes of the arrays in an .npz, read from headers only (no decompression of data)."""
+    """Shapes and dtypes of the arrays in an .npz (a path or file object), from the headers only."""
     import zipfile
 
     import numpy as np
@@ -92,29 +92,32 @@ def npz_shapes(npz_path) -> dict[str, tuple]:
 
 
 def _preds_summary(path: Path) -> dict:
-    try:
-        meta = json.loads((path / "meta.json").read_text())
-    except ValueError as exc:
-        raise InputError(f"meta.json is not valid JSON ({exc})", path) from exc
-    files = sorted(path.rglob("*.npz"))
+    from facebench.io.prediction_source import open_predictions
+
     keys: Counter = Counter()
     example = {}
-    for f in files:
-        try:
-            shapes = npz_shapes(f)
-        except (OSError, ValueError, KeyError) as exc:   # reported, not raised
-            keys["(unreadable)"] += 1
-            example.setdefault("(unreadable)", f"{f.name}: {exc.__class__.__name__}")
-            continue
-        keys.update(shapes.keys())
-        for k, (shape, dtype) in shapes.items():
-            example.setdefault(k, f"{dtype} {shape}")
+    with open_predictions(path) as source:
+        meta = source.meta()
+        clip_ids = source.clip_ids()
+        for cid in clip_ids:
+            try:
+                shapes = npz_shapes(source.open_clip(cid, limit=1 << 34))
+            except (OSError, ValueError, KeyError) as exc:   # reported, not raised
+                keys["(unreadable)"] += 1
+                example.setdefault("(unreadable)", f"{cid}: {exc.__class__.__name__}")
+                continue
+            keys.update(shapes.keys())
+            for k, (shape, dtype) in shapes.items():
+                example.setdefault(k, f"{dtype} {shape}")
     fields = {k: meta.get(k) for k in ("method", "benchmark", "description", "url", "device",
                                        "runtime_s_per_frame") if meta.get(k) is not None}
-    fields["clips"] = len(files)
-    fields["size on disk"] = human_bytes(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()))
-    rows = [f"{k:<16} in {n} of {len(files)} clips, e.g. {example[k]}" for k, n in sorted(keys.items())]
-    return {"kind": "preds", "path": str(path), "title": "predictions folder", "fields": fields,
+    fields["clips"] = len(clip_ids)
+    size = path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*")
+                                                         if f.is_file())
+    fields["size on disk"] = human_bytes(size)
+    rows = [f"{k:<16} in {n} of {len(clip_ids)} clips, e.g. {example[k]}" for k, n in sorted(keys.items())]
+    title = "predictions (.zip)" if path.is_file() else "predictions folder"
+    return {"kind": "preds", "path": str(path), "title": title, "fields": fields,
             "tables": {"keys": rows or ["(no .npz files)"]}}
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from facebench.errors import InputError
+from facebench.errors import FacebenchError, InputError
 from facebench.report import images
 
 PRED_KEYS = ("depth", "canonical", "tracks_xy", "tracks_visible")
+MAX_NPZ_BYTES = 1 << 34     # one clip's .npz; pictures are for trusted local files
 
 
 def folder_kind(path) -> str:
@@ -19,6 +19,8 @@ def folder_kind(path) -> str:
     if path.is_dir() and (path / "manifest.json").is_file():
         return "gt"
     if path.is_dir() and (path / "meta.json").is_file():
+        return "preds"
+    if path.is_file() and path.suffix == ".zip":
         return "preds"
     if path.is_file() and path.suffix == ".json":
         return "results"
@@ -33,8 +35,8 @@ def default_gt_for(preds_dir) -> Path | None:
     from facebench.settings import get_settings
 
     try:
-        meta = json.loads((Path(preds_dir) / "meta.json").read_text())
-    except (OSError, ValueError):
+        meta = read_meta(preds_dir)
+    except FacebenchError:
         return None
     name = meta.get("benchmark")
     if not name:
@@ -43,13 +45,25 @@ def default_gt_for(preds_dir) -> Path | None:
     return gt if (gt / "manifest.json").is_file() else None
 
 
-def read_prediction_frame(preds_dir, clip_id: str, frame: int) -> dict:
+def read_meta(preds) -> dict:
+    """``meta.json`` of a predictions folder or ``.zip``, checked."""
+    from facebench.io.prediction_source import open_predictions
+
+    with open_predictions(preds) as source:
+        return source.meta()
+
+
+def read_prediction_frame(preds, clip_id: str, frame: int) -> dict:
     """The prediction keys used for pictures at one frame (missing keys are absent)."""
-    path = Path(preds_dir) / f"{clip_id}.npz"
-    if not path.is_file():
-        raise InputError(f"no prediction for clip {clip_id} (expected {path.name})", path.parent)
+    from facebench.io.prediction_source import open_predictions
+
+    path = Path(preds) / f"{clip_id}.npz"
+    with open_predictions(preds) as source:
+        if not source.has_clip(clip_id):
+            raise InputError(f"no prediction for clip {clip_id} (expected {clip_id}.npz)", preds)
+        data = source.open_clip(clip_id, limit=MAX_NPZ_BYTES)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(data, allow_pickle=False) as npz:
             out = {}
             for key in PRED_KEYS:
                 if key in npz.files:
