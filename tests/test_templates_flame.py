@@ -12,6 +12,11 @@ from facebench.errors import FacebenchError
 N_V, N_F = 5023, 9976
 
 STUB = textwrap.dedent('''
+    class add(object):
+        """Stands for a chumpy expression node, which facebench cannot and need not evaluate."""
+        def __init__(self, a, b):
+            self.a, self.b = a, b
+
     class Ch(object):
         """Mimics chumpy.ch.Ch pickling: __getstate__ drops the unpicklable caches."""
         dterms = ['x']
@@ -46,6 +51,7 @@ def _flame_dict(seed=0):
         "kintree_table": np.array([[4294967295, 0, 1, 1, 1], [0, 1, 2, 3, 4]], dtype=np.int64),
         "bs_style": "lbs",
         "bs_type": "lrotmin",
+        "weights_prior": np.ones((N_V, 5)),
     }
 
 
@@ -61,6 +67,7 @@ def _write_chumpy_pickle(path, data, tmp_path, protocol=2):
 
         wrapped = {k: chumpy.ch.Ch(v) if k in ("v_template", "shapedirs", "posedirs", "weights") else v
                    for k, v in data.items()}
+        wrapped["J"] = chumpy.ch.add(chumpy.ch.Ch(np.zeros((5, 3))), chumpy.ch.Ch(np.ones((5, 3))))
         with open(path, "wb") as fh:
             pickle.dump(wrapped, fh, protocol=protocol)
     finally:

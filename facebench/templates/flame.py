@@ -127,13 +127,13 @@ def read_flame_pickle(path) -> dict:
     if not path.is_file():
         raise InputError("FLAME model file not found (download it from flame.is.tue.mpg.de)", path)
     with open(path, "rb") as fh:
-        data = to_numpy(restricted_load(fh))
-    if not isinstance(data, dict):
+        raw = restricted_load(fh)
+    if not isinstance(raw, dict):
         raise InputError("not a FLAME model pickle (expected a dict)", path)
-    missing = [k for k in FLAME_KEYS if k not in data]
+    missing = [k for k in FLAME_KEYS if k not in raw]
     if missing:
         raise InputError(f"not a FLAME model pickle: missing keys {', '.join(missing)}", path)
-    return data
+    return {k: to_numpy(raw[k]) for k in FLAME_KEYS}  # other entries (chumpy expressions) are unused
 
 
 def read_landmark_embedding(path):
