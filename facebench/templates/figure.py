@@ -88,7 +88,7 @@ def template_figure(template, out_path, size=256, seed=0):
         v = template.deform(identity=ident)
         panels.append((f"identity sample {k + 1}", shade(v, template.faces,
                                                          orbit_camera(20, target, size=size), albedo)))
-    names = getattr(template, "expression_names", None) or []
+    names = template.expression_names
     picks = [i for i, n in enumerate(names) if n in ("smile", "brow_raise", "blink_left", "pucker")][:3]
     for i in picks or range(min(3, template.n_expression)):
         expr = np.zeros(template.n_expression)

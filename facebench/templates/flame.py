@@ -223,6 +223,9 @@ def load_flame(path, landmarks=None):
         arrays["landmark_face_id"], arrays["landmark_barycentric"] = read_landmark_embedding(landmarks)
     template = Template("flame", arrays)
     template.source = str(path)
+    template.identity_names = [f"shape_{k:03d}" for k in range(template.n_identity)]
+    template.expression_names = [f"expression_{k:03d}" for k in range(template.n_expression)]
+    template.joint_names = ["root", "neck", "jaw", "left_eye", "right_eye"][: len(template.parents)]
     return template
 
 

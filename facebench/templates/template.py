@@ -43,7 +43,8 @@ class Template:
     ``joint_regressor`` (J,V); ``parents`` (J,) (-1 for the root); ``lbs_weights``
     (V,J); ``posedirs`` (V,3,9(J-1)) or None; ``center`` (3,); ``scale`` float;
     ``regions`` (V,) uint8; ``face_regions`` (F,) uint8; ``landmarks`` =
-    (face_id (68,), barycentric (68,3)) or None; ``albedo`` (V,3) float32 or None.
+    (face_id (68,), barycentric (68,3)) or None; ``albedo`` (V,3) float32 or None;
+    ``identity_names``, ``expression_names``, ``joint_names`` (lists of str).
     """
 
     def __init__(self, name: str, arrays: dict):
@@ -67,6 +68,9 @@ class Template:
         albedo = arrays.get("albedo")
         self.albedo = None if albedo is None else np.asarray(albedo, dtype=np.float32)
         self.face_regions = face_regions(self.regions, self.faces)
+        self.identity_names: list[str] = [f"identity_{k}" for k in range(self.identity_basis.shape[2])]
+        self.expression_names: list[str] = [f"expression_{k}" for k in range(self.expression_basis.shape[2])]
+        self.joint_names: list[str] = [f"joint_{k}" for k in range(len(self.parents))]
         self._torch_cache: dict = {}
         self._canonical_proximity = None
         self.sha256 = array_sha256(name, self.arrays())
