@@ -31,27 +31,27 @@ STUB = textwrap.dedent('''
 ''')
 
 
-def _flame_dict(seed=0):
+def _flame_dict(seed=0, n_v=N_V, n_f=N_F):
     import scipy.sparse
 
     rng = np.random.default_rng(seed)
-    v = rng.normal(size=(N_V, 3)) * 0.05
-    regressor = np.zeros((5, N_V))
+    v = rng.normal(size=(n_v, 3)) * 0.05
+    regressor = np.zeros((5, n_v))
     for j in range(5):
-        idx = rng.choice(N_V, 10, replace=False)
+        idx = rng.choice(n_v, 10, replace=False)
         regressor[j, idx] = 0.1
-    weights = rng.dirichlet(np.ones(5), N_V)
+    weights = rng.dirichlet(np.ones(5), n_v)
     return {
         "v_template": v,
-        "f": rng.integers(0, N_V, size=(N_F, 3)).astype(np.uint32),
-        "shapedirs": rng.normal(size=(N_V, 3, 400)) * 1e-3,
-        "posedirs": rng.normal(size=(N_V, 3, 36)) * 1e-3,
+        "f": rng.integers(0, n_v, size=(n_f, 3)).astype(np.uint32),
+        "shapedirs": rng.normal(size=(n_v, 3, 400)) * 1e-3,
+        "posedirs": rng.normal(size=(n_v, 3, 36)) * 1e-3,
         "J_regressor": scipy.sparse.csc_matrix(regressor),
         "weights": weights,
         "kintree_table": np.array([[4294967295, 0, 1, 1, 1], [0, 1, 2, 3, 4]], dtype=np.int64),
         "bs_style": "lbs",
         "bs_type": "lrotmin",
-        "weights_prior": np.ones((N_V, 5)),
+        "weights_prior": np.ones((n_v, 5)),
     }
 
 
@@ -109,7 +109,7 @@ def test_flame_loads_without_chumpy(flame_pkl):
 def test_flame_old_protocol_and_landmarks(tmp_path):
     from facebench.templates import load
 
-    data = _flame_dict(seed=1)
+    data = _flame_dict(seed=1, n_v=300, n_f=500)  # small: the full shapes are tested above
     path = tmp_path / "flame2023.pkl"
     _write_chumpy_pickle(path, data, tmp_path, protocol=1)  # copy_reg._reconstructor path
     lmk = tmp_path / "landmark_embedding.npz"
