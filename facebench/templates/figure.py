@@ -93,7 +93,7 @@ def template_figure(template, out_path, size=256, seed=0):
     for i in picks or range(min(3, template.n_expression)):
         expr = np.zeros(template.n_expression)
         expr[i] = 3.0
-        label = f"expression {names[i] if i < len(names) else i} = 3"
+        label = f"{names[i]} = 3"
         v = template.deform(expression=expr)
         panels.append((label, shade(v, template.faces, orbit_camera(0, target, size=size), albedo)))
     v = template.deform(jaw=[0.3, 0.0, 0.0], expression=np.eye(template.n_expression)[0] * 2.0,
