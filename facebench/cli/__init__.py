@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "leaderboard": "facebench.cli.leaderboard:leaderboard",
     "info": "facebench.cli.info:info",
     "show": "facebench.cli.show:show",
+    "verify": "facebench.cli.verify:verify",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
@@ -44,6 +45,7 @@ SHORT_HELP: dict[str, str] = {
     "leaderboard": "Publish results into ranked leaderboards (CSV, Markdown, PNG) or show one.",
     "info": "Summarise a GT folder, a predictions folder or a results record.",
     "show": "Draw one clip (image, depth, canonical, tracks) from GT or predictions as a PNG.",
+    "verify": "Re-hash every GT shard and check the folder against the shard schema.",
 }
 
 

@@ -47,7 +47,12 @@ def validate_gt(gt_dir, check_hashes: bool = False) -> list[str]:
             info = reader.clip_info(cid)
             if info["shard"] in missing:
                 continue
-            f = reader._file(info["shard"])
+            try:
+                f = reader._file(info["shard"])
+            except (InputError, OSError):
+                problems.add("shard is not a readable HDF5 file", info["shard"])
+                missing.add(info["shard"])
+                continue
             if info["shard"] not in seen_shards:
                 seen_shards.add(info["shard"])
                 _check_file_attrs(f, reader, info["shard"], problems)

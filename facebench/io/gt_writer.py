@@ -22,6 +22,7 @@ import numpy as np
 
 from facebench import SCHEMA_VERSION, __version__
 from facebench.errors import FacebenchError
+from facebench.faults import crash_point
 from facebench.io.clips import Sequence, clip_id
 from facebench.io.schema import CLIP_FIELDS, SEQUENCE_FIELDS
 
@@ -53,6 +54,7 @@ def write_json_atomic(path, data) -> None:
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
+    crash_point("manifest-temp-written")
     os.replace(tmp, path)
 
 
@@ -177,6 +179,18 @@ class GTWriter:
         finally:
             os.close(fd)
 
+    def remove_temporaries(self) -> list[Path]:
+        """Delete temporary files left by a killed run; call only while holding :meth:`locked`.
+
+        Temporary names (``.shard-00001.h5.tmp-PID``, ``.manifest.json.tmp-PID``) are
+        never read, so removing them loses nothing; returns what was removed.
+        """
+        stale = sorted(self.out_dir.glob(f".{MANIFEST}.tmp-*")) + sorted(
+            (self.out_dir / SHARD_DIR).glob(".shard-*.h5.tmp-*"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
+
     # -- worker side -------------------------------------------------------------------
     def shard_name(self, index: int) -> str:
         return f"{SHARD_DIR}/shard-{index:05d}.h5"
@@ -200,7 +214,9 @@ class GTWriter:
                     clips += self._write_sequence_group(f, seq, rel)
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+            crash_point("shard-temp-written")
             os.replace(tmp, path)
+            crash_point("shard-renamed")
         finally:
             if tmp.exists():
                 tmp.unlink()

@@ -114,12 +114,15 @@ class Capture:
             self._frame_ids[key] = ids
         return self._frame_ids[key]
 
-    def select(self, participants=None, sequences=None, cameras=None, frames=None) -> list[SequenceSelection]:
+    def select(self, participants=None, sequences=None, cameras=None, frames=None,
+               errors: list | None = None) -> list[SequenceSelection]:
         """Filter the capture: lists (or comma-separated strings) of names, ``frames`` "START:STOP:STEP".
 
         A sequence or camera name must exist in at least one selected participant;
         each participant keeps the names it has.  Sequences left with no frames or
-        cameras are dropped.
+        cameras are dropped.  With an ``errors`` list, a sequence whose frames or
+        cameras cannot be listed (an empty sequence) is appended to it as
+        ``(participant, sequence, InputError)`` and left out instead of raising.
         """
         pids = select_names(self.participants(), _pad_participants(participants), "participant")
         frame_range = frames if isinstance(frames, FrameRange) else parse_frames(frames)
@@ -132,11 +135,17 @@ class Capture:
             for seq in self.sequences(pid):
                 if wanted_seqs and seq not in wanted_seqs:
                     continue
-                serials = self.cameras(pid, seq)
+                try:
+                    serials = self.cameras(pid, seq)
+                    ids = frame_range.select(self.frame_ids(pid, seq))
+                except InputError as exc:
+                    if errors is None:
+                        raise
+                    errors.append((pid, seq, exc))
+                    continue
                 seen_cams.update(serials)
                 if wanted_cams:
                     serials = [s for s in serials if s in wanted_cams]
-                ids = frame_range.select(self.frame_ids(pid, seq))
                 if serials and len(ids):
                     out.append(SequenceSelection(pid, seq, serials, ids))
         select_names(sorted(seen_cams), wanted_cams, "camera")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from facebench.errors import FacebenchError
+from facebench.faults import crash_point
 
 ON_ERROR = ("raise", "skip")
 
@@ -114,13 +115,18 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
     with open_capture(root, layout) as capture:
         layout = capture.layout
         everything = sorted((p, s) for p in capture.participants() for s in capture.sequences(p))
-        selection = capture.select(participants, sequences, cameras, frames)
+        unlisted = [] if on_error == "skip" else None  # sequences whose frames cannot be listed
+        selection = capture.select(participants, sequences, cameras, frames, errors=unlisted)
     index_of = {key: i for i, key in enumerate(everything)}
     writer = GTWriter(out, template=tmpl, dataset=dataset, benchmark=benchmark,
                       config=hashed_config(cfg_dict, tmpl, layout, cameras, frames, resolution),
                       compression=cfg.compression, compression_level=cfg.compression_level)
     summary = Summary(out=out)
     with writer.locked():
+        writer.remove_temporaries()  # left by a killed run; nothing reads them
+        for participant, sequence, exc in unlisted or []:
+            writer.record_failure(participant, sequence, f"{type(exc).__name__}: {exc}")
+            summary.failures.append((f"{participant}/{sequence}", f"{type(exc).__name__}: {exc}"))
         todo = [s for s in selection if not writer.is_done(s.participant, s.sequence)]
         summary.sequences_skipped = len(selection) - len(todo)
         jobs = [joblib.delayed(_sequence_job)(str(root), layout, s.participant, s.sequence, list(s.serials),
@@ -128,21 +134,25 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
                                               index_of[(s.participant, s.sequence)], on_error)
                 for s in todo]
         bar = _progress_bar(len(jobs), progress)
-        with backend_context(backend, workers, scheduler) as n_jobs:
-            n_jobs = 1 if len(jobs) <= 1 else min(n_jobs, len(jobs))
-            results = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs) if jobs else []
-            for status, payload, info in results:
-                if status == "ok":
-                    writer.commit(payload)
-                    _add(summary, info)
-                else:
-                    writer.record_failure(*payload.split("/", 1), info)
-                    summary.failures.append((payload, info))
-                if bar is not None:
-                    bar.set_postfix_str(payload["file"] if status == "ok" else f"failed {payload}")
-                    bar.update(1)
-        if bar is not None:
-            bar.close()
+        try:
+            with backend_context(backend, workers, scheduler) as n_jobs:
+                n_jobs = 1 if len(jobs) <= 1 else min(n_jobs, len(jobs))
+                parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+                results = parallel(jobs) if jobs else []
+                for status, payload, info in results:
+                    if status == "ok":
+                        writer.commit(payload)
+                        crash_point("sequence-committed")
+                        _add(summary, info)
+                    else:
+                        writer.record_failure(*payload.split("/", 1), info)
+                        summary.failures.append((payload, info))
+                    if bar is not None:
+                        bar.set_postfix_str(payload["file"] if status == "ok" else f"failed {payload}")
+                        bar.update(1)
+        finally:  # an error message then starts on its own line
+            if bar is not None:
+                bar.close()
     summary.seconds = time.perf_counter() - start
     return summary
 
