@@ -292,3 +292,23 @@ def test_worker_processes_give_the_same_capture(tmp_path, template):
     assert files == _files(b.out) and len(files) > 20
     assert all((a.out / f).read_bytes() == (b.out / f).read_bytes() for f in files)
     assert a.n_images == b.n_images == 6
+
+
+def test_the_nersemble_reader_reads_the_capture_back(tiny):
+    import h5py
+
+    nersemble = pytest.importorskip("facebench.nersemble")
+    pid, seq = tiny.participants[0], tiny.sequences[0]
+    cap = nersemble.open_capture(tiny.out)
+    assert cap.participants() == [pid] and cap.sequences(pid) == [seq]
+    assert sorted(cap.cameras(pid, seq)) == sorted(tiny.serials)
+    assert list(cap.frame_ids(pid, seq)) == tiny.frame_ids
+    with h5py.File(next((tiny.gt_dir / "shards").glob("*.h5")), "r") as f:
+        for serial in tiny.serials:
+            c = f[f"{pid}/{seq}/cameras/{serial}"]
+            view = cap.read_view(pid, seq, tiny.frame_ids[1], serial)
+            np.testing.assert_allclose(view.camera.K, c["K"][()], atol=1e-9)  # the reader's K scaling agrees
+            np.testing.assert_allclose(view.camera.T_cam_from_world, c["T_cam_from_world"][()], atol=1e-12)
+            assert np.abs(view.image.astype(int) - c["image"][1]).mean() < 0.5  # colour-corrected
+            np.testing.assert_allclose(view.depth, c["depth"][1], atol=2e-5)
+            assert np.array_equal(view.alpha > 0.5, c["mask"][1] > 0)
