@@ -129,7 +129,8 @@ def _regions(v, kind):
     x, y, z = v[:, 0], v[:, 1], v[:, 2]
     _, _, rho = hs.ear_coords(v)
     regions = np.full(len(v), 2, np.uint8)
-    face = (z > -0.004) & (y < 0.074) & ~((np.abs(x) > 0.06) & (y > 0.035))
+    hairline = 0.082 - 0.2 * np.maximum(np.abs(x) - 0.03, 0.0)  # receding a little at the temples
+    face = (z > -0.004) & (y < hairline) & ~((np.abs(x) > 0.06) & (y > 0.035))
     regions[face] = 1
     d = v - hs.ORIGIN
     r = hs.primitive_radii(d / np.linalg.norm(d, axis=1, keepdims=True))
@@ -198,7 +199,7 @@ def _albedo(v, kind, polar, regions, info, ym):
     col = _mix(col, [0.3, 0.2, 0.17], 0.6 * np.exp(-(((rho - 1.03) / 0.09) ** 2)) * (z > 0.04))
     col = _mix(col, [0.3, 0.15, 0.12], gauss(ax, y, 0.0065, -0.033, 0.003, 0.0025) * (z > 0.05))
     _, _, ear_rho = hs.ear_coords(v)
-    hair_front = smoothstep((y - 0.072) / 0.012)
+    hair_front = smoothstep((y - 0.08 + 0.2 * np.maximum(np.abs(x) - 0.03, 0.0)) / 0.01)
     hair_back = smoothstep((-z - 0.005) / 0.02) * smoothstep((y + 0.055) / 0.02)
     hair_side = smoothstep((y - 0.035) / 0.01) * smoothstep((ax - 0.058) / 0.008)
     hair = np.maximum(np.maximum(hair_front, hair_back), hair_side) * (ear_rho > 1.15)
