@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,8 @@ TRAIN_PARTICIPANTS = (101, 199)  # ids for training captures; synth-v1 test part
 
 @dataclass
 class SynthResult:
+    """What :func:`synthesize` wrote: folders, names, sizes and the rendering speed."""
+
     out: Path
     layout: str
     preset: str
@@ -35,7 +37,6 @@ class SynthResult:
     elapsed_s: float
     truth_dir: Path
     gt_dir: Path | None = None
-    files: int = field(default=0)
 
     @property
     def images_per_s(self) -> float:
@@ -127,10 +128,10 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
             if entry is not None:
                 gt_writer.commit(entry)
             bar.update(1)
-    from facebench.synth.rig import SERIALS, _camera_subset
+    from facebench.synth.rig import SERIALS, camera_subset
 
     return SynthResult(out=out, layout=layout, preset=preset, participants=pids, sequences=seqs,
-                       serials=[SERIALS[i] for i in _camera_subset(n_cams)], frame_ids=frame_ids.tolist(),
+                       serials=[SERIALS[i] for i in camera_subset(n_cams)], frame_ids=frame_ids.tolist(),
                        width=width, height=height, n_images=n_images, elapsed_s=time.perf_counter() - t0,
                        truth_dir=truth, gt_dir=None if truth_gt is None else Path(truth_gt))
 

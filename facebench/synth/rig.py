@@ -91,7 +91,7 @@ def make_rig(n_cameras: int = 16, distance: float = 1.0, target_world=(0.0, 0.0,
     """
     if not 1 <= n_cameras <= len(SERIALS):
         raise ValueError(f"n_cameras must be in 1..{len(SERIALS)}, got {n_cameras}")
-    indices = _camera_subset(n_cameras)
+    indices = camera_subset(n_cameras)
     rng = np.random.default_rng([seed, 7919])
     target = np.asarray(target_world, float)
     T = {}
@@ -108,7 +108,7 @@ def make_rig(n_cameras: int = 16, distance: float = 1.0, target_world=(0.0, 0.0,
     return Rig(serials=tuple(SERIALS[i] for i in indices), K_full=K, T_cam_from_world=T)
 
 
-def _camera_subset(n: int) -> list[int]:
+def camera_subset(n: int) -> list[int]:
     """``n`` camera indices spread over the arc, always including the frontal index 8."""
     if n == len(SERIALS):
         return list(range(n))
