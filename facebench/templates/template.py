@@ -106,8 +106,8 @@ class Template:
     def deform(self, identity=None, expression=None, neck=None, jaw=None, eyes=None,
                rotation=None, translation=None, scale=1.0) -> np.ndarray:
         """World vertices (V,3), or (T,V,3) when any parameter has a leading frame axis."""
-        params = _gather(self, np, identity, expression, neck, jaw, eyes, rotation, translation, scale)
-        n_frames, batched, (ident, expr, pose, rot, trans, s) = params
+        n_frames, batched, (ident, expr, pose, rot, trans, s) = _gather(
+            self, _NumpyOps(), identity, expression, neck, jaw, eyes, rotation, translation, scale)
         n_v = self.n_vertices
         offsets = (ident @ self.identity_basis.reshape(n_v * 3, -1).T
                    + expr @ self.expression_basis.reshape(n_v * 3, -1).T)
@@ -128,9 +128,9 @@ class Template:
         dtype = given[0].dtype if given else torch.float32
         device = given[0].device if given else torch.device("cpu")
         model = self._torch_arrays(dtype, device)
+        ops = _TorchOps(dtype, device)
         n_frames, _, (ident, expr, pose, rot, trans, s) = _gather(
-            self, torch, identity, expression, neck, jaw, eyes, rotation, translation, scale,
-            dtype=dtype, device=device)
+            self, ops, identity, expression, neck, jaw, eyes, rotation, translation, scale)
         offsets = ident @ model["identity_basis"] + expr @ model["expression_basis"]
         v = model["canonical_vertices"][None] + offsets.reshape(n_frames, self.n_vertices, 3)
         v = lbs.skin_torch(v, pose, model["joint_regressor"], self.parents, model["lbs_weights"],
@@ -254,57 +254,81 @@ def array_sha256(name: str, arrays: dict) -> str:
     return h.hexdigest()
 
 
-def _gather(template, xp, identity, expression, neck, jaw, eyes, rotation, translation, scale,
-            dtype=None, device=None):
-    """Broadcast parameters to a common frame count.
+class _NumpyOps:
+    """The few array operations :func:`_gather` needs, for numpy (float64)."""
+
+    def array(self, x):
+        return np.asarray(x, dtype=np.float64)
+
+    def zeros(self, *shape):
+        return np.zeros(shape)
+
+    def cat(self, parts):
+        return np.concatenate(parts, -1)
+
+    def broadcast(self, v, shape):
+        return np.broadcast_to(v, shape)
+
+
+class _TorchOps:
+    """The same operations for torch tensors of one dtype and device."""
+
+    def __init__(self, dtype, device):
+        import torch
+
+        self.torch, self.dtype, self.device = torch, dtype, device
+
+    def array(self, x):
+        return self.torch.as_tensor(x, dtype=self.dtype, device=self.device)
+
+    def zeros(self, *shape):
+        return self.torch.zeros(shape, dtype=self.dtype, device=self.device)
+
+    def cat(self, parts):
+        return self.torch.cat(parts, -1)
+
+    def broadcast(self, v, shape):
+        return v.expand(shape)
+
+
+def _gather(template, ops, identity, expression, neck, jaw, eyes, rotation, translation, scale):
+    """Check parameter shapes and broadcast them to a common frame count T.
 
     Returns (T, batched, (identity (T,n_id), expression (T,n_exp), joint_pose (T,J,3),
-    rotation (T,3), translation (T,3), scale (T,)))."""
-    def arr(x):
-        if xp is np:
-            return np.asarray(x, dtype=np.float64)
-        return xp.as_tensor(x, dtype=dtype, device=device)
-
-    spec = [("identity", identity, template.n_identity, True), ("expression", expression,
-            template.n_expression, True), ("neck", neck, 3, False), ("jaw", jaw, 3, False),
-            ("eyes", eyes, 6, False), ("rotation", rotation, 3, False),
-            ("translation", translation, 3, False)]
+    rotation (T,3), translation (T,3), scale (T,))); ``batched`` is True when any
+    parameter had a frame axis."""
+    given = {"identity": identity, "expression": expression, "neck": neck, "jaw": jaw, "eyes": eyes,
+             "rotation": rotation, "translation": translation}
+    sizes = {"identity": template.n_identity, "expression": template.n_expression, "neck": 3, "jaw": 3,
+             "eyes": 6, "rotation": 3, "translation": 3}
     values = {}
     n_frames, batched = 1, False
-    for name, value, size, pad in spec:
+    for name, value in given.items():
         if value is None:
-            values[name] = None
             continue
-        v = arr(value)
-        if v.ndim not in (1, 2) or (v.shape[-1] > size if pad else v.shape[-1] != size):
+        v = ops.array(value)
+        size = sizes[name]
+        paddable = name in ("identity", "expression")
+        if v.ndim not in (1, 2) or (v.shape[-1] > size if paddable else v.shape[-1] != size):
             raise FacebenchError(f"{name} must have shape ({size},) or (T, {size}), got {tuple(v.shape)}")
+        if v.shape[-1] < size:  # zero-pad shorter coefficient vectors
+            v = ops.cat([v, ops.zeros(*v.shape[:-1], size - v.shape[-1])])
         if v.ndim == 2:
             n_frames, batched = _frames(name, n_frames, batched, v.shape[0])
         values[name] = v
-    s = arr(scale).reshape(-1)
+    s = ops.array(scale).reshape(-1)
     if s.shape[0] > 1:
         n_frames, batched = _frames("scale", n_frames, batched, s.shape[0])
-    zeros = (lambda *shape: np.zeros(shape)) if xp is np else (
-        lambda *shape: xp.zeros(shape, dtype=dtype, device=device))
 
-    def frames(name, size):
-        v = values[name]
-        if v is None:
-            return zeros(n_frames, size)
-        if v.shape[-1] < size:  # zero-pad shorter coefficient vectors
-            pad_block = zeros(*v.shape[:-1], size - v.shape[-1])
-            v = np.concatenate([v, pad_block], -1) if xp is np else xp.cat([v, pad_block], -1)
-        return v.reshape(1, size).expand(n_frames, size) if (xp is not np and v.ndim == 1) else (
-            np.broadcast_to(v, (n_frames, size)) if xp is np else v)
+    def per_frame(name):
+        v = values.get(name)
+        return ops.zeros(n_frames, sizes[name]) if v is None else ops.broadcast(v, (n_frames, sizes[name]))
 
-    ident = frames("identity", template.n_identity)
-    expr = frames("expression", template.n_expression)
     n_joints = len(template.parents)
-    pose_parts = [zeros(n_frames, 3), frames("neck", 3), frames("jaw", 3), frames("eyes", 6)]
-    pose = (np.concatenate(pose_parts, -1) if xp is np else xp.cat(pose_parts, -1))
+    pose = ops.cat([ops.zeros(n_frames, 3), per_frame("neck"), per_frame("jaw"), per_frame("eyes")])
     pose = pose[:, : 3 * n_joints].reshape(n_frames, n_joints, 3)
-    s = s.expand(n_frames) if (xp is not np) else np.broadcast_to(s, (n_frames,))
-    return n_frames, batched, (ident, expr, pose, frames("rotation", 3), frames("translation", 3), s)
+    return n_frames, batched, (per_frame("identity"), per_frame("expression"), pose, per_frame("rotation"),
+                               per_frame("translation"), ops.broadcast(s, (n_frames,)))
 
 
 def _frames(name, n_frames, batched, n):
