@@ -73,6 +73,7 @@ def test_bad_arrays_are_one_line(tmp_path, arrays, message):
     ({"method": 3, "benchmark": "synth-v1"}, "'method' must be str"),
     ([1, 2], "must hold a JSON object"),
     ("[" * 100000, "nested too deeply"),
+    ('{"method": "m", "benchmark": "synth-v1", "params": {"lr": NaN}}', "holds NaN or Infinity"),
 ])
 def test_bad_meta_is_one_line(tmp_path, meta, message):
     with pytest.raises(ValidationError, match=None) as err:

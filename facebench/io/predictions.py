@@ -99,6 +99,12 @@ def check_meta(meta) -> dict:
             raise ValidationError(f"meta.json: {name!r} must be {want}, not {type(value).__name__}")
         if isinstance(value, float) and not np.isfinite(value):
             raise ValidationError(f"meta.json: {name!r} must be finite")
+    try:
+        import json
+
+        json.dumps(meta, allow_nan=False)
+    except ValueError:
+        raise ValidationError("meta.json holds NaN or Infinity (not valid JSON)") from None
     for name in ("method", "benchmark"):
         if not meta[name].strip():
             raise ValidationError(f"meta.json: {name!r} is empty")
