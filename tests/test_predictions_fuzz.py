@@ -103,7 +103,7 @@ def arrays_dict(draw):
     return out
 
 
-@settings(FUZZ, max_examples=350)
+@settings(FUZZ, max_examples=300)
 @given(arrays_dict(), st.booleans(), st.booleans())
 def test_fuzz_structured_arrays(arrays, compressed, fortran):
     if fortran:
@@ -121,7 +121,7 @@ VALID = npz_bytes({"depth": np.ones((2, 3, 4), np.float32), "tracks_xy": np.zero
 VALID_Z = npz_bytes({"canonical": np.zeros((2, 3, 4, 3), np.float32)}, compressed=True)
 
 
-@settings(FUZZ, max_examples=350)
+@settings(FUZZ, max_examples=300)
 @given(st.sampled_from([VALID, VALID_Z]), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
                                                    min_size=1, max_size=8),
        st.one_of(st.none(), st.integers(0, 10**6)))
@@ -189,3 +189,45 @@ def test_fuzz_submission_zip(entries, method):
                 load_prediction(src, CLIP_ID, SHAPE)
     except FacebenchError as exc:
         assert "\n" not in str(exc)
+
+
+# ------------------------------------------------------------ the whole validator on a GT folder
+@settings(FUZZ, max_examples=60)
+@given(arrays_dict(), st.sampled_from(["replace", "merge", "delete", "meta"]), json_values)
+def test_fuzz_validate_predictions(arrays, how, meta_value):
+    from facebench.io.predictions import validate_predictions
+    from tests.gt_fixtures import make_gt, write_preds
+
+    gt = WORK.root.parent / f"{WORK.root.name}-gt"
+    if not (gt / "manifest.json").exists():
+        make_gt(gt, T=2, H=3, W=4, N=2)
+    preds = WORK.root.parent / f"{WORK.root.name}-preds"
+    if not (preds / "meta.json").exists():
+        write_preds(gt, preds)
+    target = preds.parent / f"{preds.name}-case"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(preds, target)
+    path = target / f"{CLIP_ID}.npz"
+    if how == "delete":
+        path.unlink()
+    elif how == "meta":
+        meta = {"method": "m", "benchmark": "synth-v1", "x": meta_value}
+        (target / "meta.json").write_text(json.dumps(meta))
+    else:
+        base = {}
+        if how == "merge":
+            with np.load(path) as f:
+                base = {k: f[k] for k in f.files}
+        base.update(arrays)
+        try:
+            path.write_bytes(npz_bytes(base))
+        except (ValueError, TypeError):
+            return
+    try:
+        problems = validate_predictions(target, gt=gt)
+    except FacebenchError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert all(isinstance(p, str) and "\n" not in p for p in problems)
+    if how in ("delete", "meta"):
+        assert problems
