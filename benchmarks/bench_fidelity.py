@@ -86,11 +86,21 @@ def main(argv=None) -> dict:
     work = Path(args.work or tempfile.mkdtemp(prefix="facebench-fidelity-"))
     template = load("facebench-head")
     t0 = time.perf_counter()
-    synth = synthesize(work / "capture", preset=args.preset, layout=args.layout, seed=args.seed,
+    if (work / "truth-gt" / "manifest.json").exists():  # reuse a capture rendered by an earlier run
+        from facebench.synth.api import PRESETS
+
+        n_cams, width, height = PRESETS[args.preset][:3]
+        synth = argparse.Namespace(width=width, height=height, serials=[None] * n_cams)
+    else:
+        synth = synthesize(work / "capture", preset=args.preset, layout=args.layout, seed=args.seed,
                        sequences=args.sequences, frames=args.frames, depth_noise_mm=args.depth_noise,
                        holes=args.holes, flying_pixels=args.flying_pixels, truth_dir=work / "truth",
-                       truth_gt=work / "truth-gt", progress=False)
+                           truth_gt=work / "truth-gt", progress=False)
     t_synth = time.perf_counter() - t0
+    if (work / "gt").exists():
+        import shutil
+
+        shutil.rmtree(work / "gt")
     summary = prepare_nersemble(work / "capture", work / "gt", layout=args.layout, config=args.config,
                                 progress=False)
     figures = compare(work / "truth-gt", work / "gt", template)

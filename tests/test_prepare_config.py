@@ -11,7 +11,7 @@ def test_defaults_load_into_typed_sections():
     cfg = PipelineConfig.from_dict(load_config())
     assert cfg.fit.iterations > 0 and cfg.fit.threads == 1
     assert cfg.fusion.voxel_size == pytest.approx(0.002)
-    assert cfg.fit.data_regions == (1, 2, 3, 4)  # YAML lists become tuples
+    assert cfg.fit.data_regions == (1, 3, 4)  # YAML lists become tuples
     assert cfg.max_offset == pytest.approx(0.05)
     assert cfg.compression == "gzip"
 

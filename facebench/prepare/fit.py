@@ -33,7 +33,7 @@ POSE_PARTS = ("jaw", "neck", "eyes")
 class FitConfig:
     """Knobs of :func:`fit_sequence` (lengths in metres)."""
 
-    data_regions: tuple = (1, 2, 3, 4)  # template regions that may match cloud points
+    data_regions: tuple = (1, 3, 4)  # regions that may match cloud points (not the scalp: hair covers it)
     rigid_yaws_deg: tuple = (-30, 0, 30)
     rigid_pitches_deg: tuple = (-20, 0, 20)
     rigid_iterations: int = 20
@@ -244,7 +244,8 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
     smooth = ("expression", "rotation", *POSE_PARTS)
 
     # Adam moves every parameter by about its learning rate per step: scale them to their units.
-    unit = {"rotation": config.lr_rotation, "translation": config.lr_translation, "log_scale": config.lr_rotation}
+    unit = {"rotation": config.lr_rotation, "translation": config.lr_translation,
+            "log_scale": config.lr_rotation}
     opt = Adam([(v, unit.get(k, config.lr)) for k, v in p.items() if v.requires_grad],
                decay=0.1 ** (1.0 / max(1, config.iterations)))
     tensors = None
