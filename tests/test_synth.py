@@ -282,6 +282,7 @@ def test_truth_inside_capture_is_a_user_error(tmp_path, template):
         synthesize(tmp_path / "cap", participants="1", template=template, progress=False)
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_capture(tmp_path, template):
     from facebench.synth import synthesize
 
