@@ -56,7 +56,7 @@ def build_head_arrays() -> dict:
         at_center = np.stack([d[0] for _, d in identity_fields(center[None], ym)], -1)
         identity[kind == 2 + k] = at_center
     front_z = eyeball_front_z(v, centers, hs.EYE_RADIUS)
-    ex_fields = expression_fields(v, ym, side, front_z)
+    ex_fields = expression_fields(v, ym, front_z)
     expression = np.stack([d for _, d in ex_fields], -1)
     expression[kind >= 2] = 0.0
 

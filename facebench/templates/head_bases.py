@@ -2,9 +2,7 @@
 
 Every component is a function of the canonical position (N,3) -> displacement
 (N,3) in metres for one standard unit.  Eyeballs move rigidly with the field at
-their centre (they never deform).  Fields that must differ between the upper and
-lower lip use the per-vertex lip ``side`` (+1 upper, -1 lower); none of them moves
-the two lips towards each other, so the closed mouth cannot interpenetrate.
+their centre (they never deform).
 """
 
 from __future__ import annotations
@@ -77,11 +75,12 @@ def identity_fields(p, ym):
     ]
 
 
-def expression_fields(p, ym, side, eyeball_front_z):
+def expression_fields(p, ym, eyeball_front_z):
     """(name, displacement (N,3)) per expression component (one standard unit).
 
-    ``side`` (N,) lip side; ``eyeball_front_z`` (N,) z of the eyeball surface in
-    front of each point (NaN where there is none), used by the blinks."""
+    ``eyeball_front_z`` (N,) is the z of the eyeball surface in front of each point
+    (NaN where there is none), used by the blinks.  No component moves the lips
+    towards each other (the jaw joint opens the mouth), so they cannot cross."""
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
     ax, sx = np.abs(x), np.tanh(x / 0.008)
     zero = np.zeros(len(p))
@@ -116,7 +115,6 @@ def expression_fields(p, ym, side, eyeball_front_z):
         ("lip_stretch", _vec(0.15 * x * lips, None, -0.001 * lips)),
         ("squint", _vec(zero, 0.0015 * lower_lid, 0.0008 * lower_lid)),
     ]
-    del side  # reserved: no component separates the lips (the jaw joint opens the mouth)
     return fields
 
 
