@@ -212,12 +212,12 @@ def _albedo(v, kind, polar, regions, info, ym):
     col[eye & (polar < 0.1)] = np.array([0.03, 0.03, 0.03])
     pocket = kind == 1
     col[pocket] = np.array([0.45, 0.13, 0.13])
-    teeth = pocket & (info_ring(info, len(v)) == 1) & (ax < 0.021)
+    teeth = pocket & (_pocket_ring(info, len(v)) == 1) & (ax < 0.021)
     col[teeth] = np.array([0.93, 0.91, 0.84])
     return np.clip(col, 0.0, 1.0)
 
 
-def info_ring(info, n):
+def _pocket_ring(info, n):
     ring = np.full(n, -1)
     ring[: len(info["pocket_ring"])] = info["pocket_ring"]
     return ring
