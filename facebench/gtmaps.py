@@ -44,9 +44,10 @@ def view_maps(template, vertices_t, camera, depth, foreground, max_offset: float
     normalized, NaN invalid or beyond ``max_offset``; mask (H,W) uint8).
 
     ``exact=False`` (default) searches the closest point of off-surface pixels among
-    the triangles with the 24 nearest centroids (:func:`_closest_near`): many times
-    faster than the exhaustive search, and the same triangle for all but a small
-    fraction of points several cm from the surface (see tests/test_gtmaps.py).
+    the 6 triangles with the nearest centroids (:func:`_closest_near`): several times
+    faster than the exhaustive search; on hair/torso pixels of a 351x512 synthetic
+    view the closest point differs from the exhaustive one by < 0.7 mm for 99% of
+    pixels (max 1.2 mm) and the distance by < 0.02 mm (see tests/test_gtmaps.py).
     """
     from facebench.geometry import MeshProximity, Raycaster
 
@@ -180,7 +181,7 @@ def tracks(template, vertices, camera, depth, foreground, n_tracks: int = 256, s
                   visible=visible.reshape(N, T))
 
 
-def _closest_near(vertices, faces, points: np.ndarray, max_distance: float, k: int = 10):
+def _closest_near(vertices, faces, points: np.ndarray, max_distance: float, k: int = 6):
     """Closest point among the ``k`` triangles whose centroids are nearest to each point.
 
     An approximation of the exhaustive search (``facebench.geometry.MeshProximity``)
