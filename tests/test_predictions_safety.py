@@ -47,6 +47,9 @@ def test_good_and_fortran_order(tmp_path):
     arrays["depth"] = np.asfortranarray(np.arange(24, dtype=np.float64).reshape(2, 3, 4))
     out = load(submission(tmp_path, arrays))
     assert out["depth"].tolist() == np.arange(24).reshape(2, 3, 4).tolist()
+    # a path and a manifest clip entry work too
+    again = load_prediction(tmp_path, CLIP, {"T": 2, "H": 3, "W": 4, "N": 2})
+    assert again["depth"].tolist() == out["depth"].tolist() and again["tracks_visible"].dtype == bool
 
 
 @pytest.mark.parametrize("arrays, message", [

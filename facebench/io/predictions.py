@@ -129,9 +129,20 @@ def _header_check(clip_id: str, shape: ClipShape):
     return check
 
 
-def load_prediction(source: PredictionSource, clip_id: str, shape: ClipShape) -> dict[str, np.ndarray]:
+def load_prediction(source, clip_id: str, shape) -> dict[str, np.ndarray]:
     """Arrays of one clip's prediction, checked for keys, dtypes and shapes (not finiteness,
-    which needs the GT: see :func:`check_finite`).  Floats come back as float32 or float64."""
+    which needs the GT: see :func:`check_finite`).  Floats come back as float32 or float64.
+
+    Args:
+        source: a :class:`PredictionSource` (see :func:`open_predictions`) or a folder / .zip path.
+        clip_id: ``{participant}/{sequence}/{serial}``.
+        shape: a :class:`ClipShape`, or the GT manifest's clip entry (a dict with T, H, W, N).
+    """
+    if not isinstance(source, PredictionSource):
+        with open_predictions(source) as opened:
+            return load_prediction(opened, clip_id, shape)
+    if isinstance(shape, dict):
+        shape = ClipShape(int(shape["T"]), int(shape["H"]), int(shape["W"]), int(shape.get("N", 0)))
     data = source.open_clip(clip_id, limit=sum(shape.byte_limits().values()) + NPY_SLACK)
     from facebench.io.safe_npz import read_npz
 

@@ -50,7 +50,10 @@ def safe_infolist(zf: zipfile.ZipFile, what: str) -> dict[str, zipfile.ZipInfo]:
     """Entries of an open archive by normalized name; refuses unsafe names, links, duplicates."""
     entries: dict[str, zipfile.ZipInfo] = {}
     for info in zf.infolist():
-        name = check_member_name(info.filename)
+        try:
+            name = check_member_name(info.filename)
+        except ValidationError as exc:
+            raise ValidationError(f"{what}: {exc}") from None
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
             raise ValidationError(f"{what}: entry {info.filename!r} is a symbolic link")
