@@ -29,6 +29,7 @@ import numpy as np
 FACE_REGION = 1
 SURFACE_TOL_M = 0.002   # |p - q| below which an observed point lies on the template surface
 TRACK_DEPTH_TOL_M = 0.01  # |z - observed depth| below which a track point is visible
+_CANONICAL_FRAMES: dict = {}  # (template name, sha256) -> (F,3,3) canonical triangle frames
 
 
 def view_maps(template, vertices_t, camera, depth, foreground, max_offset: float = 0.05,
@@ -114,8 +115,15 @@ def transfer_to_canonical(template, vertices_t, face_id, barycentric, offset_wor
     from facebench.geometry import triangle_frames
 
     faces = template.faces[face_id]
-    local = np.einsum("nab,nb->na", triangle_frames(vertices_t, faces), offset_world)
-    frames_c = triangle_frames(template.canonical_vertices, faces)
+    # frames of every triangle once (F is much smaller than the number of pixels), then gather
+    used, inverse = np.unique(face_id, return_inverse=True)
+    frames_t = triangle_frames(vertices_t, template.faces[used])[inverse]
+    local = np.einsum("nab,nb->na", frames_t, offset_world)
+    key = (template.name, template.sha256)
+    if key not in _CANONICAL_FRAMES:
+        _CANONICAL_FRAMES.clear()
+        _CANONICAL_FRAMES[key] = triangle_frames(template.canonical_vertices, template.faces)
+    frames_c = _CANONICAL_FRAMES[key][face_id]
     x_c = np.einsum("nk,nkc->nc", barycentric, template.canonical_vertices[faces])
     x_c += np.einsum("nba,nb->na", frames_c, local)
     return template.normalize(x_c)
