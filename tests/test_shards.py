@@ -125,3 +125,14 @@ def test_schema_table_lists_every_dataset():
     table = markdown_table()
     for name in ("vertices", "canonical", "tracks/visible", "T_cam_from_world", "canonical_scale"):
         assert name in table
+
+
+def test_formats_doc_is_generated_from_the_schemas():
+    from pathlib import Path
+
+    from facebench.io.formats_doc import update
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md"
+    text = docs.read_text()
+    assert markdown_table() in text
+    assert update(text) == text, "docs/FORMATS.md is stale: run python -m facebench.io.formats_doc"

@@ -25,8 +25,10 @@ def results_markdown() -> str:
 
 def sections() -> dict[str, str]:
     from facebench.io.predictions import schema_markdown
+    from facebench.io.schema import markdown_table
 
-    return {"predictions": schema_markdown(), "results": results_markdown()}
+    return {"shards": markdown_table() + "\n", "predictions": schema_markdown(),
+            "results": results_markdown()}
 
 
 def update(text: str) -> str:
