@@ -132,3 +132,32 @@ def test_on_error_skip_records_the_failure(captures, tmp_path):
     manifest = json.loads((tmp_path / "gt" / "manifest.json").read_text())
     assert manifest["failures"][0]["sequence"] == "EXP-1-head"
     assert "no depth maps, point cloud or background" in manifest["failures"][0]["error"]
+
+
+def test_v2_layout_fits_a_visual_hull(tmp_path):
+    """v2 has images only: silhouettes against BACKGROUND and a visual hull stand in for depth."""
+    from facebench.io.shards import GTReader, validate_gt
+    from facebench.prepare import prepare_nersemble
+    from facebench.synth import synthesize
+
+    synthesize(tmp_path / "cap", preset="tiny", layout="v2", seed=5, truth_dir=tmp_path / "truth",
+               progress=False)
+    summary = prepare_nersemble(tmp_path / "cap", tmp_path / "gt", config=FAST, progress=False)
+    assert validate_gt(tmp_path / "gt") == []
+    assert summary.clips == 3
+    reader = GTReader(tmp_path / "gt")
+    clip = reader.clip(reader.clip_ids[0])
+    assert (clip.mask == 1).sum() > 50  # the fitted face is seen inside the silhouette
+
+
+def test_cli_reports_config_typos_in_one_line(captures, tmp_path, capsys):
+    from facebench.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("fit:\n  iteratons: 3\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["prepare", "nersemble", "--root", str(captures["v1"]), "--out", str(tmp_path / "gt"),
+              "--config", str(bad)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "did you mean 'iterations'" in err[0]
