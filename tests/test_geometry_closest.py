@@ -5,6 +5,13 @@ import facebench.geometry.closest as closest_module
 from facebench.geometry import MeshProximity, closest_points
 
 
+@pytest.fixture(params=["numpy", "igl"])
+def backend(request):
+    if request.param == "igl":
+        pytest.importorskip("igl")
+    return request.param
+
+
 def brute_force(vertices, faces, points):
     """Reference: every (point, triangle) pair, plane projection if inside else nearest edge point."""
     tri = vertices[faces]  # (F,3,3)
@@ -63,7 +70,7 @@ def check_against_brute_force(vertices, faces, points, result):
     )
 
 
-def test_single_triangle_by_hand():
+def test_single_triangle_by_hand(backend):
     vertices = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     faces = np.array([[0, 1, 2]])
     points = np.array(
@@ -76,7 +83,7 @@ def test_single_triangle_by_hand():
             [-1.0, 0.5, 0.0],  # off edge v2-v0
         ]
     )
-    r = closest_points(vertices, faces, points)
+    r = closest_points(vertices, faces, points, backend=backend)
     np.testing.assert_allclose(r.distance, [0.5, -0.3, np.sqrt(2), 1.0, np.sqrt(0.5), 1.0], atol=1e-15)
     np.testing.assert_allclose(
         r.points,
@@ -89,13 +96,15 @@ def test_single_triangle_by_hand():
 
 
 @pytest.mark.parametrize("lo,hi", [(0.0, 0.003), (0.0, 0.05), (0.2, 2.0)])
-def test_noisy_sphere_matches_brute_force(lo, hi):
+def test_noisy_sphere_matches_brute_force(lo, hi, backend):
     vertices, faces = noisy_sphere()
     points = shell_points(vertices, 300, lo, hi, seed=int(hi * 1000))
-    check_against_brute_force(vertices, faces, points, MeshProximity(vertices, faces).query(points))
+    check_against_brute_force(
+        vertices, faces, points, MeshProximity(vertices, faces, backend=backend).query(points)
+    )
 
 
-def test_triangle_soup_matches_brute_force():
+def test_triangle_soup_matches_brute_force(backend):
     # Random triangles of mixed sizes, overlapping and intersecting, plus one degenerate.
     rng = np.random.default_rng(5)
     centres = rng.uniform(-0.1, 0.1, size=(120, 1, 3))
@@ -104,30 +113,32 @@ def test_triangle_soup_matches_brute_force():
     faces = np.arange(360).reshape(120, 3)
     vertices[faces[7, 1]] = vertices[faces[7, 0]]  # zero-length edge
     points = rng.uniform(-0.3, 0.3, size=(400, 3))
-    result = closest_points(vertices, faces, points)
+    result = closest_points(vertices, faces, points, backend=backend)
     assert np.isfinite(result.distance).all()
     keep = np.ones(120, dtype=bool)
     keep[7] = False  # the reference skips the degenerate face's plane test; compare against the rest
     d_ref, *_ = brute_force(vertices, faces[keep], points)
     assert (np.abs(result.distance) <= d_ref + 1e-12).all()
-    check_against_brute_force(vertices, faces[keep], points, closest_points(vertices, faces[keep], points))
+    check_against_brute_force(
+        vertices, faces[keep], points, closest_points(vertices, faces[keep], points, backend=backend)
+    )
 
 
-def test_sign_follows_face_normals():
+def test_sign_follows_face_normals(backend):
     vertices, faces = noisy_sphere(noise=0.0)  # trimesh's icosphere has outward normals
     rng = np.random.default_rng(1)
     dirs = rng.normal(size=(200, 3))
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    outside = closest_points(vertices, faces, dirs * 0.12)
-    inside = closest_points(vertices, faces, dirs * 0.05)
+    outside = closest_points(vertices, faces, dirs * 0.12, backend=backend)
+    inside = closest_points(vertices, faces, dirs * 0.05, backend=backend)
     assert (outside.distance > 0).all() and (inside.distance < 0).all()
 
 
-def test_max_distance_marks_far_points():
+def test_max_distance_marks_far_points(backend):
     vertices, faces = noisy_sphere()
     points = shell_points(vertices, 400, 0.0, 0.1, seed=3)
-    full = closest_points(vertices, faces, points)
-    limited = closest_points(vertices, faces, points, max_distance=0.03)
+    full = closest_points(vertices, faces, points, backend=backend)
+    limited = closest_points(vertices, faces, points, max_distance=0.03, backend=backend)
     near = np.abs(full.distance) <= 0.03
     assert near.any() and (~near).any()
     np.testing.assert_array_equal(limited.face_id[~near], -1)
@@ -136,23 +147,36 @@ def test_max_distance_marks_far_points():
     np.testing.assert_allclose(limited.points[near], full.points[near], atol=1e-12)
 
 
-def test_small_batches_give_the_same_answer(monkeypatch):
+def test_small_batches_give_the_same_answer(monkeypatch, backend):
     vertices, faces = noisy_sphere(subdivisions=3)
     points = shell_points(vertices, 500, 0.0, 0.5, seed=4)
-    expected = closest_points(vertices, faces, points)
+    expected = closest_points(vertices, faces, points, backend=backend)
     monkeypatch.setattr(closest_module, "_CHUNK_POINTS", 37)
     monkeypatch.setattr(closest_module, "_MAX_PAIRS", 50)
     monkeypatch.setattr(closest_module, "_MAX_FETCH", 10)
-    got = closest_points(vertices, faces, points)
+    got = closest_points(vertices, faces, points, backend=backend)
     np.testing.assert_allclose(got.distance, expected.distance, rtol=1e-12)
     np.testing.assert_allclose(got.points, expected.points, atol=1e-12)
 
 
-def test_tiny_meshes_and_empty_queries():
+def test_tiny_meshes_and_empty_queries(backend):
     vertices = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     faces = np.array([[0, 1, 2], [0, 3, 1]])
-    r = closest_points(vertices, faces, np.array([[0.1, 0.5, 0.1], [0.3, -0.5, 0.2]]))
+    r = closest_points(vertices, faces, np.array([[0.1, 0.5, 0.1], [0.3, -0.5, 0.2]]), backend=backend)
     np.testing.assert_array_equal(r.face_id, [0, 1])
     np.testing.assert_allclose(np.abs(r.distance), [0.1, 0.5])
-    empty = closest_points(vertices, faces, np.zeros((0, 3)))
+    empty = closest_points(vertices, faces, np.zeros((0, 3)), backend=backend)
     assert empty.face_id.shape == (0,) and empty.points.shape == (0, 3)
+
+
+def test_backends_agree_and_auto_picks_one():
+    pytest.importorskip("igl")
+    vertices, faces = noisy_sphere(subdivisions=3)
+    points = shell_points(vertices, 2000, 0.0, 0.05, seed=9)
+    a = closest_points(vertices, faces, points, backend="numpy")
+    b = closest_points(vertices, faces, points, backend="igl")
+    np.testing.assert_allclose(a.distance, b.distance, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(a.points, b.points, atol=1e-9)
+    assert MeshProximity(vertices, faces).backend == "igl"
+    with pytest.raises(ValueError):
+        MeshProximity(vertices, faces, backend="fast")

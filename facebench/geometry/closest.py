@@ -34,6 +34,7 @@ from facebench.geometry.frames import face_normals
 
 _K_NEAREST = 8
 _N_CLASSES = 6
+_CLASS_RATIO = 2.0
 _CHUNK_POINTS = 8192
 _MAX_PAIRS = 1 << 15  # candidate pairs per vectorised batch
 _MAX_FETCH = 1 << 18  # ball-query candidates per fetch
@@ -56,9 +57,14 @@ class Closest:
 
 
 class MeshProximity:
-    """Closest-point queries against one triangle mesh (V,3) / (F,3); build per frame."""
+    """Closest-point queries against one triangle mesh (V,3) / (F,3); build per frame.
 
-    def __init__(self, vertices, faces):
+    ``backend``: "numpy" (the scheme in the module docstring), "igl" (libigl's AABB
+    tree picks each point's face; the closest point on it is then computed here, so
+    both backends return the same conventions), or "auto" (igl when installed).
+    """
+
+    def __init__(self, vertices, faces, backend: str = "auto"):
         from scipy.spatial import cKDTree
 
         self.vertices = np.ascontiguousarray(vertices, dtype=np.float64)
@@ -78,11 +84,18 @@ class MeshProximity:
         self._bound = np.ascontiguousarray(np.vstack([centroids.T, self._normals.T, radius]))
         self._r_max = float(radius.max())
         self._tree = cKDTree(centroids, balanced_tree=False, compact_nodes=False)
+        self.backend = _pick_backend(backend)
+        if self.backend == "igl":
+            import igl
+
+            self._aabb = igl.AABB()
+            self._aabb.init(self.vertices, self.faces)
+            return
         # Radius classes (factors of 2 below the largest): a ball query per class only
         # needs best + (the class's largest radius), so a few big triangles do not make
         # every query wide on a mesh of mixed triangle sizes.
         with np.errstate(divide="ignore"):
-            level = np.floor(np.log2(self._r_max / radius))
+            level = np.floor(np.log(self._r_max / radius) / np.log(_CLASS_RATIO))
         level = np.clip(np.nan_to_num(level, posinf=_N_CLASSES), 0, _N_CLASSES - 1).astype(np.int64)
         self._classes = []
         for c in range(_N_CLASSES):
@@ -100,7 +113,8 @@ class MeshProximity:
         limit = np.inf if max_distance is None else float(max_distance)
         for s in range(0, n, _CHUNK_POINTS):
             sl = slice(s, min(s + _CHUNK_POINTS, n))
-            face_id[sl], st[sl] = self._query_chunk(points[sl], limit)
+            query_chunk = self._query_chunk_igl if self.backend == "igl" else self._query_chunk
+            face_id[sl], st[sl] = query_chunk(points[sl], limit)
 
         found = face_id >= 0
         f = face_id[found]
@@ -117,6 +131,22 @@ class MeshProximity:
         return Closest(face_id=face_id, barycentric=bary, points=closest, distance=distance)
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _query_chunk_igl(self, p: np.ndarray, limit: float):
+        """:meth:`_query_chunk` with libigl's AABB tree choosing the face."""
+        face = np.full(len(p), -1, dtype=np.int64)
+        st = np.zeros((len(p), 2))
+        near = np.arange(len(p))
+        if np.isfinite(limit):  # no centroid within limit + r_max: certainly beyond the limit
+            d0, _ = self._tree.query(p, k=1, distance_upper_bound=limit + self._r_max)
+            near = np.flatnonzero(np.isfinite(d0))
+        if len(near):
+            _, nearest, _ = self._aabb.squared_distance(self.vertices, self.faces, p[near])
+            d2, s, t = self._pair_distance2(np.ascontiguousarray(p[near].T), nearest)
+            ok = d2 <= limit * limit
+            face[near[ok]] = nearest[ok]
+            st[near[ok], 0], st[near[ok], 1] = s[ok], t[ok]
+        return face, st
 
     def _query_chunk(self, p: np.ndarray, limit: float):
         """Best face (-1 beyond ``limit``) and (s, t) for one chunk of points p (n,3)."""
@@ -219,6 +249,22 @@ class MeshProximity:
         return np.maximum(best, 0.0), s, t
 
 
+def _pick_backend(backend: str) -> str:
+    if backend not in ("auto", "igl", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'igl' or 'numpy', got {backend!r}")
+    if backend == "numpy":
+        return "numpy"
+    try:
+        import igl
+
+        igl.AABB  # noqa: B018 - libigl >= 2.6 (nanobind bindings)
+    except (ImportError, AttributeError):
+        if backend == "igl":
+            raise ImportError("the 'igl' backend needs libigl >= 2.6: pip install 'libigl>=2.6'") from None
+        return "numpy"
+    return "igl"
+
+
 class _Best:
     """Running best (squared distance, face, (s, t)) per point of a chunk."""
 
@@ -247,6 +293,8 @@ class _Best:
         self.st[o, 1] = t[w]
 
 
-def closest_points(vertices, faces, points, max_distance: float | None = None) -> Closest:
+def closest_points(
+    vertices, faces, points, max_distance: float | None = None, backend: str = "auto"
+) -> Closest:
     """Closest points on the mesh (V,3)/(F,3) for ``points`` (N,3); see :class:`MeshProximity`."""
-    return MeshProximity(vertices, faces).query(points, max_distance=max_distance)
+    return MeshProximity(vertices, faces, backend=backend).query(points, max_distance=max_distance)
