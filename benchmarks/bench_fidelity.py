@@ -42,7 +42,7 @@ def compare(truth_dir, prepared_dir, template) -> dict:
         face.append(err[ok & (t.mask == 1)])
         regions.append(err[ok & np.isin(t.mask, (1, 2))])
         pid, seq, _ = cid.split("/")
-        verts = truth.sequence_vertices(pid, seq)
+        _, verts = truth.sequence_vertices(pid, seq)
         tr = p.tracks
         from facebench.geometry import Camera
 
@@ -77,6 +77,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--config", default=None, help="pipeline YAML overriding pipelines/nersemble.yaml")
     ap.add_argument("--work", default=None, help="keep the capture and GT folders here")
     ap.add_argument("--json", default=None, help="write the figures to this file")
+    ap.add_argument("--compare-only", action="store_true", help="compare an earlier --work run")
     args = ap.parse_args(argv)
 
     from facebench.prepare import prepare_nersemble
@@ -97,12 +98,17 @@ def main(argv=None) -> dict:
                        holes=args.holes, flying_pixels=args.flying_pixels, truth_dir=work / "truth",
                            truth_gt=work / "truth-gt", progress=False)
     t_synth = time.perf_counter() - t0
+    if args.compare_only:
+        figures = compare(work / "truth-gt", work / "gt", template)
+        print(json.dumps(figures, indent=1, default=float))
+        return figures
     if (work / "gt").exists():
         import shutil
 
         shutil.rmtree(work / "gt")
     summary = prepare_nersemble(work / "capture", work / "gt", layout=args.layout, config=args.config,
                                 progress=False)
+    print(summary)
     figures = compare(work / "truth-gt", work / "gt", template)
     frames = max(1, summary.frames)
     figures.update(preset=args.preset, layout=args.layout, depth_noise_mm=args.depth_noise, holes=args.holes,

@@ -61,7 +61,7 @@ def main(argv=None) -> dict:
     template = load("facebench-head")
     reader = GTReader(work / "gt")
     pid, seq = synth.participants[0], synth.sequences[0]
-    vertices = reader.sequence_vertices(pid, seq)
+    _, vertices = reader.sequence_vertices(pid, seq)
     from facebench.geometry import Camera
 
     cams = []
