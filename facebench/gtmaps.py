@@ -33,7 +33,7 @@ _CANONICAL_FRAMES: dict = {}  # (template name, sha256) -> (F,3,3) canonical tri
 
 
 def view_maps(template, vertices_t, camera, depth, foreground, max_offset: float = 0.05,
-              labels=None, surface_tol: float = SURFACE_TOL_M, exact: bool = False):
+              labels=None, surface_tol: float = SURFACE_TOL_M, exact: bool = True):
     """GT maps of one view.
 
     template: ``facebench.templates.Template``; vertices_t (V,3) world vertices of the
@@ -44,11 +44,12 @@ def view_maps(template, vertices_t, camera, depth, foreground, max_offset: float
     Returns (depth (H,W) float32, NaN off the foreground; canonical (H,W,3) float32
     normalized, NaN invalid or beyond ``max_offset``; mask (H,W) uint8).
 
-    ``exact=False`` (default) searches the closest point of off-surface pixels among
-    the 6 triangles with the nearest centroids (:func:`_closest_near`): several times
-    faster than the exhaustive search; on hair/torso pixels of a 351x512 synthetic
-    view the closest point differs from the exhaustive one by < 0.7 mm for 99% of
-    pixels (max 1.2 mm) and the distance by < 0.02 mm (see tests/test_gtmaps.py).
+    Off-surface pixels get the exact closest point (``facebench.geometry.MeshProximity``,
+    fast with its libigl backend).  ``exact=False`` searches only the 6 triangles with
+    the nearest centroids (:func:`_closest_near`), for when libigl is missing (the
+    numpy fallback is slow on points centimetres away): on hair/torso pixels of a
+    351x512 synthetic view its closest point differs by < 0.7 mm for 99% of pixels
+    (max 1.2 mm), its distance by < 0.02 mm (see tests/test_gtmaps.py).
     """
     from facebench.geometry import MeshProximity, Raycaster
 
