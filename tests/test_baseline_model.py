@@ -14,7 +14,7 @@ from facebench.errors import FacebenchError
 from tests.baseline_helpers import SMALL
 
 WEIGHTS = {"w_depth_si": 1.0, "w_depth_grad": 0.5, "w_depth_conf": 0.1, "w_canonical": 1.0,
-           "alpha_depth": 0.05, "alpha_canonical": 0.2, "si_lambda": 0.5}
+           "w_foreground": 0.2, "alpha_depth": 0.05, "alpha_canonical": 0.2, "si_lambda": 0.5}
 
 
 def small_model(seed=0):
@@ -25,7 +25,7 @@ def small_model(seed=0):
 def test_forward_keys_and_shapes_any_size():
     model = small_model()
     out = model(torch.rand(2, 3, 3, 20, 28))  # not a multiple of the patch: padded inside
-    assert set(out) == {"depth", "depth_confidence", "canonical", "canonical_confidence"}
+    assert set(out) == {"depth", "depth_confidence", "canonical", "canonical_confidence", "foreground_logit"}
     assert out["depth"].shape == (2, 3, 20, 28) and out["canonical"].shape == (2, 3, 3, 20, 28)
     assert (out["depth"] > 0).all() and (out["depth_confidence"] >= 1).all()
     assert (out["canonical_confidence"] >= 1).all()

@@ -59,7 +59,7 @@ class TrainConfig:
     num_workers: int = 0
     loss: dict = field(default_factory=lambda: {
         "w_depth_si": 1.0, "w_depth_grad": 0.5, "w_depth_conf": 0.1, "w_canonical": 1.0,
-        "alpha_depth": 0.05, "alpha_canonical": 0.2, "si_lambda": 0.5,
+        "w_foreground": 0.2, "alpha_depth": 0.05, "alpha_canonical": 0.2, "si_lambda": 0.5,
     })
 
     def to_dict(self) -> dict:

@@ -2,7 +2,9 @@
 
 All functions take torch tensors with a leading image axis N (= batch x frames):
 predictions and targets (N,H,W) or (N,3,H,W), validity masks (N,H,W) bool.
-Images without a valid pixel contribute nothing.
+Images without a valid pixel contribute nothing.  A fifth term, binary cross
+entropy on the ``foreground_logit``, teaches the model where canonical
+coordinates exist (GT canonical valid), so tracking can ignore background.
 """
 
 from __future__ import annotations
@@ -91,10 +93,14 @@ def total_loss(out: dict, batch: dict, weights: dict) -> tuple[torch.Tensor, dic
                                 vd, weights["alpha_depth"])
     e = canonical_error(pc, gc)
     canon = confidence_weighted(e, out["canonical_confidence"].flatten(0, 1), vc, weights["alpha_canonical"])
+    fg = torch.nn.functional.binary_cross_entropy_with_logits(out["foreground_logit"].flatten(0, 1),
+                                                              vc.float())
     loss = (weights["w_depth_si"] * si + weights["w_depth_grad"] * grad
-            + weights["w_depth_conf"] * dconf + weights["w_canonical"] * canon)
+            + weights["w_depth_conf"] * dconf + weights["w_canonical"] * canon
+            + weights.get("w_foreground", 0.2) * fg)
     with torch.no_grad():
         e_mean = (e * vc).sum() / vc.sum().clamp(min=1)
     terms = {"loss": loss.item(), "depth_si": si.item(), "depth_grad": grad.item(),
-             "depth_conf": dconf.item(), "canonical": canon.item(), "canonical_err": e_mean.item()}
+             "depth_conf": dconf.item(), "canonical": canon.item(), "foreground": fg.item(),
+             "canonical_err": e_mean.item()}
     return loss, terms

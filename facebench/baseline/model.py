@@ -115,7 +115,7 @@ class FaceTransformer(nn.Module):
         self.encoder = AlternatingEncoder(config)
         kw = dict(dim=config.dim, features=config.head_features, patch=config.patch)
         self.depth_head = DPTHead(out_channels=2, **kw)
-        self.canonical_head = DPTHead(out_channels=4, **kw)
+        self.canonical_head = DPTHead(out_channels=5, **kw)
 
     def forward(self, images) -> dict:
         """Predict dense maps for a batch of frame sequences.
@@ -128,6 +128,7 @@ class FaceTransformer(nn.Module):
             ``depth_confidence``     (B,S,H,W)   >= 1 (1 + exp)
             ``canonical``            (B,S,3,H,W) normalized canonical xyz
             ``canonical_confidence`` (B,S,H,W)   >= 1 (1 + exp)
+            ``foreground_logit``     (B,S,H,W)   logit of "this pixel has a canonical coordinate"
         """
         B, S, _, H, W = images.shape
         p = self.config.patch
@@ -139,12 +140,13 @@ class FaceTransformer(nn.Module):
         feats = self.encoder(x)
         size = (H + pad_h, W + pad_w)
         d = self.depth_head(feats, size)[..., :H, :W].reshape(B, S, 2, H, W)
-        c = self.canonical_head(feats, size)[..., :H, :W].reshape(B, S, 4, H, W)
+        c = self.canonical_head(feats, size)[..., :H, :W].reshape(B, S, 5, H, W)
         return {
             "depth": torch.exp(d[:, :, 0].clamp(-10.0, 10.0)),
             "depth_confidence": 1.0 + torch.exp(d[:, :, 1].clamp(max=20.0)),
             "canonical": c[:, :, :3],
             "canonical_confidence": 1.0 + torch.exp(c[:, :, 3].clamp(max=20.0)),
+            "foreground_logit": c[:, :, 4],
         }
 
 

@@ -22,7 +22,8 @@ METHODS = ("transformer", "mean-depth-plane", "template-frontal")
 
 def run_transformer(model, images, frames_per_window: int, image_size: int, device="cpu") -> dict:
     """Model maps for a clip.  images (T,H,W,3) uint8 -> depth (T,H,W), canonical (T,H,W,3),
-    confidence (T,H,W) (the canonical confidence), at the input resolution."""
+    confidence (T,H,W) (the canonical confidence), foreground (T,H,W) probability, at the
+    input resolution."""
     import torch
     import torch.nn.functional as F
 
@@ -33,6 +34,7 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
     depth = np.empty((T, H, W), np.float32)
     canonical = np.empty((T, H, W, 3), np.float32)
     confidence = np.empty((T, H, W), np.float32)
+    foreground = np.empty((T, H, W), np.float32)
     with torch.inference_mode():
         for t0 in range(0, T, frames_per_window):
             x = torch.from_numpy(images[t0:t0 + frames_per_window]).to(device)
@@ -41,23 +43,25 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
                 x = F.interpolate(x, size=(h, w), mode="area" if h < H else "bilinear", align_corners=None)
             out = model(x[None])
             maps = torch.cat([out["depth"][0, :, None], out["canonical"][0],
-                              out["canonical_confidence"][0, :, None]], dim=1)  # (S,5,h,w)
+                              out["canonical_confidence"][0, :, None],
+                              torch.sigmoid(out["foreground_logit"][0, :, None])], dim=1)  # (S,6,h,w)
             if (h, w) != (H, W):
                 maps = F.interpolate(maps, size=(H, W), mode="bilinear", align_corners=False)
             maps = maps.float().cpu().numpy()
             sl = slice(t0, t0 + maps.shape[0])
-            depth[sl], confidence[sl] = maps[:, 0], maps[:, 4]
+            depth[sl], confidence[sl], foreground[sl] = maps[:, 0], maps[:, 4], maps[:, 5]
             canonical[sl] = maps[:, 1:4].transpose(0, 2, 3, 1)
-    return {"depth": depth, "canonical": canonical, "confidence": confidence}
+    return {"depth": depth, "canonical": canonical, "confidence": confidence, "foreground": foreground}
 
 
 def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             frames_per_window: int | None = None, device: str | None = None, clips=None,
-            benchmark: str | None = None, progress: bool = True) -> dict:
+            benchmark: str | None = None, max_distance: float = 0.05, progress: bool = True) -> dict:
     """Predict every clip (or ``clips``) of ``gt_dir`` into ``out_dir``.
 
     Returns the meta.json dict plus ``clips`` and ``frames`` counts.  ``benchmark``
-    defaults to the one the GT folder names.
+    defaults to the one the GT folder names; ``max_distance`` (normalized canonical
+    units) is the canonical match distance under which a tracked point is visible.
     """
     from tqdm import tqdm
 
@@ -87,7 +91,8 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
         frames_per_window = frames_per_window or int(meta.get("train", {}).get("window", 4))
         params = {"checkpoint": str(checkpoint) if checkpoint else f"shipped:{SHIPPED.name}",
                   "config": meta["model"]["name"], "step": meta.get("step"),
-                  "image_size": model.config.image_size, "frames_per_window": frames_per_window}
+                  "image_size": model.config.image_size, "frames_per_window": frames_per_window,
+                  "track_max_distance": max_distance}
     elif method == "template-frontal":
         from facebench.templates import load
 
@@ -95,7 +100,7 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             raise FacebenchError(f"template-frontal supports facebench-head GT only (this GT uses "
                                  f"{reader.template_name!r})")
         template = load("facebench-head")
-        params = {"template": template.name}
+        params = {"template": template.name, "track_max_distance": max_distance}
     device = device or "cpu"
 
     out_dir = Path(out_dir)
@@ -120,7 +125,11 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
                                          clip.K, T)
         else:
             query = sample_canonical(maps["canonical"], tr.query_frame, xy_query)
-            xy, vis, xyz = tracks_from_canonical(maps["canonical"], query, depth=maps["depth"], K=clip.K)
+            search = maps["canonical"]
+            if "foreground" in maps:  # search only where the model sees a face
+                search = np.where(maps["foreground"][..., None] > 0.5, search, np.nan)
+            xy, vis, xyz = tracks_from_canonical(search, query, depth=maps["depth"], K=clip.K,
+                                                 max_distance=max_distance)
         seconds += time.perf_counter() - t0
         frames += T
         path = out_dir / f"{cid}.npz"

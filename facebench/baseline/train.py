@@ -25,8 +25,8 @@ import numpy as np
 from facebench.baseline.config import TrainConfig, get_config
 from facebench.errors import InputError
 
-LOG_FIELDS = ["step", "loss", "depth_si", "depth_grad", "depth_conf", "canonical", "canonical_err", "lr",
-              "elapsed_s"]
+LOG_FIELDS = ["step", "loss", "depth_si", "depth_grad", "depth_conf", "canonical", "foreground",
+              "canonical_err", "lr", "elapsed_s"]
 
 
 class StepBatches:
@@ -56,8 +56,11 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resume: bool = False,
           seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
           window: int | None = None, num_workers: int | None = None, checkpoint_every: int | None = None,
-          model_overrides: dict | None = None, progress: bool = True) -> dict:
+          model_overrides: dict | None = None, warmup: int | None = None, threads: int | None = None,
+          progress: bool = True) -> dict:
     """Train (or resume) a :class:`FaceTransformer` on the GT shards in ``gt_dir``.
+
+    ``threads`` sets torch's CPU threads (1 is much faster on a busy shared machine).
 
     Returns a summary dict: steps, final loss terms, seconds, run folder.
     """
@@ -78,8 +81,11 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
     out_dir = Path(out_dir)
     ckpt = out_dir / "checkpoint.safetensors"
     given = {k: v for k, v in dict(steps=steps, seed=seed, batch_size=batch_size, lr=lr, window=window,
-                                    num_workers=num_workers, checkpoint_every=checkpoint_every).items()
+                                    num_workers=num_workers, checkpoint_every=checkpoint_every,
+                                    warmup=warmup).items()
              if v is not None}
+    if threads:
+        torch.set_num_threads(int(threads))
     start, elapsed0 = 0, 0.0
     if resume:
         if not ckpt.is_file():

@@ -22,13 +22,16 @@ def baseline():
 @click.option("--window", type=int, default=None, help="Frames per training sequence [default: 4].")
 @click.option("--workers", type=int, default=None, help="DataLoader worker processes [default: 0].")
 @click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints [default: 250].")
-def train(gt_dir, out_dir, config, steps, resume, seed, batch_size, lr, window, workers, checkpoint_every):
+@click.option("--warmup", type=int, default=None, help="Linear warm-up steps [default: 100].")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine).")
+def train(gt_dir, out_dir, config, steps, resume, seed, batch_size, lr, window, workers, checkpoint_every,
+          warmup, threads):
     """Train (or --resume) the reference transformer on GT shards."""
     from facebench.baseline.train import train as run
 
     summary = run(gt_dir, out_dir, config=config, steps=steps, resume=resume, seed=seed,
                   batch_size=batch_size, lr=lr, window=window, num_workers=workers,
-                  checkpoint_every=checkpoint_every)
+                  checkpoint_every=checkpoint_every, warmup=warmup, threads=threads)
     last = summary["last"]
     click.echo(f"trained {summary['steps']} steps in {summary['elapsed_s']:.0f} s; "
                f"loss {last.get('loss', float('nan')):.4f}, canonical error "
@@ -47,11 +50,13 @@ def train(gt_dir, out_dir, config, steps, resume, seed, batch_size, lr, window, 
               help="Frames the model sees together [default: its training window].")
 @click.option("--device", default=None, help="torch device [default: cuda when available, else cpu].")
 @click.option("--benchmark", default=None, help="Benchmark named in meta.json [default: the GT's].")
-def predict(gt_dir, out_dir, checkpoint, method, frames_per_window, device, benchmark):
+@click.option("--track-distance", type=float, default=0.05, show_default=True,
+              help="Canonical match distance (normalized units) below which a tracked point is visible.")
+def predict(gt_dir, out_dir, checkpoint, method, frames_per_window, device, benchmark, track_distance):
     """Write predictions (depth, canonical, confidence, tracks) for every clip of a GT folder."""
     from facebench.baseline.predict import predict as run
 
     meta = run(gt_dir, out_dir, checkpoint=checkpoint, method=method, frames_per_window=frames_per_window,
-               device=device, benchmark=benchmark)
+               device=device, benchmark=benchmark, max_distance=track_distance)
     click.echo(f"{meta['method']}: {meta['clips']} clips, {meta['frames']} frames, "
                f"{meta['runtime_s_per_frame'] * 1000:.1f} ms/frame on {meta['device']}; wrote {out_dir}/")
