@@ -118,7 +118,9 @@ def test_markdown_bolds_the_best_value_per_column_in_its_direction(tmp_path, ran
     out = tmp_path / "lb"
     publish([write_record(tmp_path / "a.json", "alpha", 0.25, mean_mm=3.0, aj=0.5, runtime=0.2),
              write_record(tmp_path / "b.json", "beta", 0.125, mean_mm=4.0, aj=0.5, runtime=0.4)], out=out)
-    lines = (out / "toy-v1.md").read_text().splitlines()
+    text = (out / "toy-v1.md").read_text()
+    assert "## Main metrics" in text and "## All metrics" in text
+    lines = text.split("## All metrics")[1].splitlines()
     header = next(line for line in lines if line.startswith("| rank"))
     cells = {line.split("|")[2].strip(): [c.strip() for c in line.split("|")[1:-1]]
              for line in lines if line.startswith("| 1") or line.startswith("| 2")}
@@ -149,6 +151,7 @@ def test_show_finds_newest_version_and_hints_unknown_names(tmp_path, ranked_by, 
     text = show("toy", out)
     assert text.startswith("toy-v2") and "beta" in text and "alpha" not in text
     assert "alpha" in show("toy-v1", out)
+    assert "depth.delta_1.25" not in text and "depth.delta_1.25" in show("toy", out, all_columns=True)
     assert "beta" in capsys.readouterr().out
     with pytest.raises(FacebenchError, match=r"did you mean 'toy-v\d'.*available: toy-v1, toy-v2"):
         show("toy-v3", out)

@@ -24,8 +24,9 @@ def publish(results, out):
 @click.argument("name")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="leaderboards",
               show_default=True, help="Folder holding the leaderboards.")
-def show(name, directory):
+@click.option("--all", "all_columns", is_flag=True, help="Show every metric, not only the main ones.")
+def show(name, directory, all_columns):
     """Print the leaderboard NAME (e.g. synth-v1, or synth-v1-v1 for one version)."""
     from facebench.leaderboard import show as show_table
 
-    show_table(name, directory)
+    show_table(name, directory, all_columns=all_columns)

@@ -37,8 +37,10 @@ def _scored_columns(df) -> list[str]:
 
 
 def markdown(df, main_column: str | None, higher: bool) -> str:
-    """The ranked table as Markdown: one row per method, best value per column in bold."""
+    """The ranked table as Markdown: the main metrics, then every metric; best per column in bold."""
     scored = [c for c in _scored_columns(df) if c in df and df[c].notna().any()]
+    main = [*chart_columns(df, main_column), "runtime_s_per_frame"]
+    main = [c for c in main if c in scored]
     bench = f"{df['benchmark'].iloc[0]} v{df['benchmark_version'].iloc[0]}" if len(df) else "leaderboard"
     lines = [f"# {bench}", ""]
     if main_column:
@@ -49,9 +51,16 @@ def markdown(df, main_column: str | None, higher: bool) -> str:
         lines.append("No main metric known for this benchmark: rows are in method-name order.")
     if len(df):
         lines += ["", f"Ground truth manifest sha256: `{df['gt_manifest_sha256'].iloc[0]}`."]
+    if main != scored:
+        lines += ["", "## Main metrics", "", *_markdown_rows(df, main), "", "## All metrics"]
+    lines += ["", *_markdown_rows(df, scored)]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_rows(df, scored: list[str]) -> list[str]:
     header = ["rank", "method", *(f"{c} {_ARROW[higher_is_better(c)]}" for c in scored), "date"]
-    lines += ["", "| " + " | ".join(header) + " |",
-              "|" + "|".join(["---:", ":---", *(["---:"] * len(scored)), ":---"]) + "|"]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(["---:", ":---", *(["---:"] * len(scored)), ":---"]) + "|"]
     bold = {c: best_rows(df, c) for c in scored}
     for i in range(len(df)):
         cells = [str(df["rank"].iloc[i]), str(df["method"].iloc[i])]
@@ -60,7 +69,7 @@ def markdown(df, main_column: str | None, higher: bool) -> str:
             cells.append(f"**{text}**" if i in bold[c] else text)
         cells.append(str(df["date"].iloc[i]))
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_markdown(df, path, main_column: str | None, higher: bool) -> Path:
@@ -69,17 +78,21 @@ def write_markdown(df, path, main_column: str | None, higher: bool) -> Path:
     return path
 
 
-def text_table(df, title: str, main_column: str | None) -> str:
-    """A plain-text table for the terminal (rank, method, metrics, runtime, date)."""
+def text_table(df, title: str, main_column: str | None, all_columns: bool = False) -> str:
+    """A plain-text table for the terminal: rank, method, the main metrics (or all), runtime, date."""
     scored = [c for c in _scored_columns(df) if c in df and df[c].notna().any()]
+    if not all_columns:
+        keep = {*chart_columns(df, main_column), "runtime_s_per_frame"}
+        scored = [c for c in scored if c in keep]
     columns = ["rank", "method", *scored, "date"]
     shown = df[columns].copy()
     for c in scored:
         shown[c] = [fmt(v) for v in df[c]]
     shown.columns = ["rank", "method", *(f"{c}{_ARROW[higher_is_better(c)]}" for c in scored), "date"]
     ranked_by = f"ranked by {main_column}" if main_column else "no main metric: by method name"
+    which = "all metrics" if all_columns else "main metrics; --all for every column"
     body = shown.to_string(index=False) if len(df) else "(no methods)"
-    return f"{title}  ({len(df)} methods, {ranked_by})\n{body}"
+    return f"{title}  ({len(df)} methods, {ranked_by}; {which})\n{body}"
 
 
 def chart_columns(df, main_column: str | None) -> list[str]:

@@ -152,8 +152,12 @@ def find_table(name: str, directory="leaderboards") -> Path:
                          f"available: {', '.join(available)}")
 
 
-def show(name: str, directory="leaderboards") -> str:
-    """The leaderboard ``name`` as a plain-text table (also printed to the terminal)."""
+def show(name: str, directory="leaderboards", all_columns: bool = False) -> str:
+    """The leaderboard ``name`` as a plain-text table (also printed to the terminal).
+
+    By default the columns are each task's main metric and the runtime; ``all_columns``
+    shows every metric.
+    """
     import click
 
     from facebench.leaderboard.render import text_table
@@ -162,7 +166,7 @@ def show(name: str, directory="leaderboards") -> str:
     df = read_table(path)
     benchmark = df["benchmark"].iloc[0] if len(df) else path.stem.rsplit("-v", 1)[0]
     column, _ = main_metric(benchmark)
-    text = text_table(df, title=path.stem, main_column=column)
+    text = text_table(df, title=path.stem, main_column=column, all_columns=all_columns)
     click.echo(text)
     return text
 
