@@ -95,36 +95,72 @@ def load_fidelity(fidelity) -> dict[str, list[float]]:
     return flat
 
 
+UNITS = ("mm", "px", "m", "norm", "deg")
+
+
+def unit_of(name: str) -> str | None:
+    """The unit a quantity's name ends in (``face_median_mm`` -> "mm"), else None (a count)."""
+    suffix = name.rsplit("_", 1)[-1]
+    return suffix if suffix in UNITS else None
+
+
 def write_fidelity_plot(table: dict[str, list[float]], path) -> Path:
-    """Bars for single values, box plots for distributions; one small panel per quantity."""
+    """One panel per unit (mm, px, ...): bars for single values, box plots for distributions.
+
+    Quantities without a unit in their name (counts such as ``clips``) are left to the table.
+    """
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(table) or ["(empty)"]
-    cols = min(4, len(names))
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    for ax in axes.flat[len(names):]:
-        ax.axis("off")
-    for ax, name in zip(axes.flat, names):
-        values = table.get(name, [])
-        if len(values) == 1:
-            ax.bar([0], values, color="#4c72b0")
-            ax.set_xticks([])
-            ax.text(0, values[0], f"{values[0]:.4g}", ha="center", va="bottom", fontsize=8)
-        elif values:
-            ax.boxplot(values, showfliers=False)
-            ax.set_xticks([])
-        ax.set_title(name, fontsize=8)
+    groups: dict[str, dict[str, list[float]]] = {}
+    for name, values in table.items():
+        values = [v for v in values if not math.isnan(v)]
+        if values and unit_of(name):
+            groups.setdefault(unit_of(name), {})[name] = values
+    if not groups:
+        groups = {"": {k: v for k, v in table.items() if v}} or {"": {}}
+    fig, axes = plt.subplots(1, len(groups), squeeze=False,
+                             figsize=(4.2 * len(groups), 0.42 * max(len(g) for g in groups.values()) + 1.8))
+    for ax, (unit, quantities) in zip(axes[0], sorted(groups.items())):
+        names = list(quantities)[::-1]
+        for y, name in enumerate(names):
+            values = quantities[name]
+            if len(values) == 1:
+                ax.barh([y], values, color="#4c72b0")
+                ax.text(values[0], y, f" {values[0]:.3g}", va="center", fontsize=8)
+            else:
+                ax.boxplot(values, positions=[y], vert=False, showfliers=False, widths=0.6)
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names, fontsize=8)
+        ax.set_xlabel(unit, fontsize=8)
+        top = max(max(v) for v in quantities.values()) if quantities else 1.0
+        ax.set_xlim(0, 1.2 * top if top > 0 else 1.0)
         ax.tick_params(labelsize=7)
-    fig.suptitle("prepared GT vs exact truth", fontsize=10)
+    fig.suptitle("prepared GT vs exact truth (lower is better)", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _fidelity_rows(table: dict[str, list[float]]) -> str:
+    import numpy as np
+
+    rows = []
+    for name, values in table.items():
+        if not values:
+            continue
+        if len(values) == 1:
+            shown = f"{values[0]:.4g}"
+        else:
+            shown = f"mean {np.nanmean(values):.4g}, median {np.nanmedian(values):.4g} (n={len(values)})"
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{shown}</td></tr>")
+    return f"<table><tr><th>quantity</th><th>value</th></tr>{''.join(rows)}</table>"
 
 
 def _metrics_table(metrics: dict) -> str:
@@ -150,9 +186,7 @@ def _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity
     if fidelity_png is not None:
         parts.append("<h2>Ground-truth fidelity</h2>")
         parts.append(f"<img src='{e(str(fidelity_png.relative_to(out_dir)))}' alt='fidelity plot'>")
-        rows = "".join(f"<tr><td>{e(k)}</td><td>{len(v)}</td><td>{sum(v) / len(v):.4g}</td></tr>"
-                       for k, v in fidelity_table.items() if v)
-        parts.append(f"<table><tr><th>quantity</th><th>n</th><th>mean</th></tr>{rows}</table>")
+        parts.append(_fidelity_rows(fidelity_table))
     parts.append(f"<h2>Clips ({len(panels)})</h2>")
     per_clip = (record or {}).get("per_clip", {})
     for cid, rel in panels:
