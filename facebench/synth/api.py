@@ -121,8 +121,9 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
         else:
             from joblib import Parallel, delayed
 
+            shipped = _without_caches(tmpl)
             results = Parallel(n_jobs=min(workers, len(jobs)), return_as="generator")(
-                delayed(render_sequence)(tmpl, pid, seq, cfg, gt_writer, k) for pid, seq, k in jobs)
+                delayed(render_sequence)(shipped, pid, seq, cfg, gt_writer, k) for pid, seq, k in jobs)
         for count, entry in results:
             n_images += count
             if entry is not None:
@@ -134,6 +135,17 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
                        serials=[SERIALS[i] for i in camera_subset(n_cams)], frame_ids=frame_ids.tolist(),
                        width=width, height=height, n_images=n_images, elapsed_s=time.perf_counter() - t0,
                        truth_dir=truth, gt_dir=None if truth_gt is None else Path(truth_gt))
+
+
+def _without_caches(template):
+    """A shallow copy of the template without its lazily built caches (an AABB tree does not pickle)."""
+    import copy
+
+    shipped = copy.copy(template)
+    for attr, empty in (("_canonical_proximity", None), ("_torch_cache", {})):
+        if hasattr(shipped, attr):
+            setattr(shipped, attr, empty)
+    return shipped
 
 
 def _participants(participants, n_participants) -> list[str]:

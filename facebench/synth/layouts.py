@@ -57,6 +57,8 @@ class CaptureWriter:
         self.layout = layout
         self.fps = fps
         self._videos: dict[tuple[str, str], object] = {}
+        self._executor = None
+        self._pending: list = []
         self._seq_dir: Path | None = None
 
     # -- participant --------------------------------------------------------------------------------
@@ -102,7 +104,11 @@ class CaptureWriter:
                     continue
                 d = frame / sub
                 d.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(arr).save(d / f"cam_{serial}.png", compress_level=1)
+                # PNG encoding releases the GIL: a writer thread overlaps it with rendering
+                self._pending.append(self._pool().submit(
+                    Image.fromarray(arr).save, d / f"cam_{serial}.png", compress_level=1))
+            if len(self._pending) > 48:
+                self._drain(24)
             return
         self._video("images", serial).append_data(rgb)
         if self.layout == "benchmark":
@@ -112,7 +118,23 @@ class CaptureWriter:
         if self.layout == "benchmark":
             write_pcd(self._seq_dir / "pointclouds" / f"frame_{frame_id:05d}.pcd", xyz_world, normals_world)
 
+    def _pool(self):
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-png")
+        return self._executor
+
+    def _drain(self, keep: int = 0) -> None:
+        """Wait for queued PNG writes until at most ``keep`` remain (re-raising their errors)."""
+        while len(self._pending) > keep:
+            self._pending.pop(0).result()
+
     def end_sequence(self, tracking: dict | None = None) -> None:
+        self._drain()
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
         for writer in self._videos.values():
             writer.close()
         self._videos.clear()
