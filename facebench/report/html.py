@@ -116,6 +116,9 @@ def write_fidelity_plot(table: dict[str, list[float]], path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # matplotlib 3.10 renamed vert=False to orientation="horizontal"
+    major_minor = tuple(int(x) for x in matplotlib.__version__.split(".")[:2])
+    horizontal = {"orientation": "horizontal"} if major_minor >= (3, 10) else {"vert": False}
     groups: dict[str, dict[str, list[float]]] = {}
     for name, values in table.items():
         values = [v for v in values if not math.isnan(v)]
@@ -133,7 +136,7 @@ def write_fidelity_plot(table: dict[str, list[float]], path) -> Path:
                 ax.barh([y], values, color="#4c72b0")
                 ax.text(values[0], y, f" {values[0]:.3g}", va="center", fontsize=8)
             else:
-                ax.boxplot(values, positions=[y], vert=False, showfliers=False, widths=0.6)
+                ax.boxplot(values, positions=[y], showfliers=False, widths=0.6, **horizontal)
         ax.set_yticks(range(len(names)))
         ax.set_yticklabels(names, fontsize=8)
         ax.set_xlabel(unit, fontsize=8)
