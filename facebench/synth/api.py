@@ -115,9 +115,11 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
     n_images = 0
     from tqdm import tqdm
 
-    with tqdm(total=len(jobs), desc="synth sequences", unit="seq", disable=not progress) as bar:
-        if workers <= 1 or len(jobs) == 1:
-            results = (render_sequence(tmpl, pid, seq, cfg, gt_writer, k) for pid, seq, k in jobs)
+    with tqdm(total=len(jobs) * frames, desc="synth frames", unit="frame", disable=not progress) as bar:
+        serial = workers <= 1 or len(jobs) == 1
+        if serial:
+            results = (render_sequence(tmpl, pid, seq, cfg, gt_writer, k, on_frame=lambda: bar.update(1))
+                       for pid, seq, k in jobs)
         else:
             from joblib import Parallel, delayed
 
@@ -128,7 +130,8 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
             n_images += count
             if entry is not None:
                 gt_writer.commit(entry)
-            bar.update(1)
+            if not serial:
+                bar.update(frames)
     from facebench.synth.rig import SERIALS, camera_subset
 
     return SynthResult(out=out, layout=layout, preset=preset, participants=pids, sequences=seqs,

@@ -61,8 +61,12 @@ def write_participant(template, pid: str, cfg: CaptureConfig) -> None:
     truth_io.write_participant_truth(cfg.truth, pid, p.rig, p.identity, cfg.width, cfg.height)
 
 
-def render_sequence(template, pid: str, seq: str, cfg: CaptureConfig, gt_writer=None, shard_index: int = 0):
-    """Render and write one sequence; returns (number of images, GT shard entry or None)."""
+def render_sequence(template, pid: str, seq: str, cfg: CaptureConfig, gt_writer=None, shard_index: int = 0,
+                    on_frame=None):
+    """Render and write one sequence; returns (number of images, GT shard entry or None).
+
+    ``on_frame()`` is called after each frame (progress bars in the calling process).
+    """
     from facebench.synth import truth as truth_io
     from facebench.synth.depth import degrade_depth, encode_depth_png
     from facebench.synth.layouts import CaptureWriter, apply_color, tracking_npz
@@ -109,6 +113,8 @@ def render_sequence(template, pid: str, seq: str, cfg: CaptureConfig, gt_writer=
         if cfg.layout == "benchmark":
             # video layouts index frames 0..T-1 (frame t of each mp4); tracking "frames" = timesteps
             writer.pointcloud(t, *_subsample(np.concatenate(xyz), np.concatenate(nrm)))
+        if on_frame is not None:
+            on_frame()
     tracking = tracking_npz(p.identity.shape, perf, R, translation) if cfg.layout == "benchmark" else None
     writer.end_sequence(tracking)
     entry = None
