@@ -180,3 +180,43 @@ def test_backends_agree_and_auto_picks_one():
     assert MeshProximity(vertices, faces).backend == "igl"
     with pytest.raises(ValueError):
         MeshProximity(vertices, faces, backend="fast")
+
+
+def test_sign_at_a_sharp_ridge_uses_the_edge_and_vertex_pseudo_normals(backend):
+    # A tent: two steep wings meeting at a ridge along y, normals pointing out and up.
+    vertices = np.array(
+        [
+            [0.0, -1.0, 0.0],
+            [0.0, 1.0, 0.0],  # ridge r0, r1
+            [0.2, -1.0, -1.0],
+            [0.2, 1.0, -1.0],  # right wing bottom
+            [-0.2, -1.0, -1.0],
+            [-0.2, 1.0, -1.0],  # left wing bottom
+        ]
+    )
+    faces = np.array([[0, 2, 1], [1, 2, 3], [0, 1, 4], [1, 5, 4]])
+    points = np.array(
+        [
+            [0.15, 0.0, 0.3],  # above the ridge, on the negative side of the left wing's plane
+            [-0.15, 0.0, 0.3],
+            [0.0, -1.5, 0.3],  # beyond the ridge's end: closest to vertex r0
+            [0.0, 0.0, -0.5],  # under the tent: inside a wing
+        ]
+    )
+    r = closest_points(vertices, faces, points, backend=backend)
+    inward = -0.5 * 0.2 / np.hypot(1.0, 0.2)
+    np.testing.assert_allclose(
+        r.distance, [np.hypot(0.15, 0.3), np.hypot(0.15, 0.3), np.hypot(0.5, 0.3), inward]
+    )
+    np.testing.assert_allclose(r.points[:3], [[0, 0, 0], [0, 0, 0], [0, -1, 0]], atol=1e-15)
+
+
+def test_sign_on_a_cube_near_edges_and_corners(backend):
+    import trimesh
+
+    cube = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    points = np.array([[0.8, 0.8, 0.8], [0.8, 0.8, 0.0], [0.0, -0.9, 0.7], [0.4, 0.4, 0.4], [0.45, 0.0, 0.1]])
+    r = closest_points(cube.vertices, cube.faces, points, backend=backend)
+    np.testing.assert_allclose(
+        r.distance, [np.sqrt(3) * 0.3, np.sqrt(2) * 0.3, np.hypot(0.4, 0.2), -0.1, -0.05], atol=1e-12
+    )

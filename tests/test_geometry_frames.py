@@ -70,3 +70,20 @@ def test_sphere_vertex_normals_point_outward():
     mesh = trimesh.creation.icosphere(subdivisions=2)
     n = vertex_normals(mesh.vertices, mesh.faces)
     np.testing.assert_allclose(np.einsum("ij,ij->i", n, mesh.vertices), 1.0, atol=2e-2)
+
+
+def test_pseudo_normals_of_a_cube():
+    import trimesh
+
+    from facebench.geometry.frames import pseudo_normals
+
+    cube = trimesh.creation.box(extents=(2.0, 2.0, 2.0))
+    vertex, edge = pseudo_normals(cube.vertices, cube.faces)
+    # Each corner: three faces meet at right angles (the two triangles of a square
+    # share the corner's 90 degrees), so the pseudo-normal is (pi/2) * (sum of axes).
+    np.testing.assert_allclose(vertex, np.pi / 2 * np.sign(cube.vertices), atol=1e-12)
+    assert edge.shape == (12, 3, 3)
+    # Every edge is shared by two faces: a square's diagonal gives twice its normal,
+    # a cube edge the sum of two axis normals; both have length 2 or sqrt(2).
+    lengths = np.linalg.norm(edge, axis=2)
+    assert np.all(np.isclose(lengths, 2.0) | np.isclose(lengths, np.sqrt(2)))

@@ -6,7 +6,7 @@ All arrays are numpy float64 unless stated; conventions follow SPEC section 1
 
 from facebench.geometry.camera import Camera
 from facebench.geometry.closest import Closest, MeshProximity, closest_points
-from facebench.geometry.frames import face_normals, triangle_frames, vertex_normals
+from facebench.geometry.frames import face_normals, pseudo_normals, triangle_frames, vertex_normals
 from facebench.geometry.raycast import Raycaster, Render, render_mesh
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Render",
     "closest_points",
     "face_normals",
+    "pseudo_normals",
     "render_mesh",
     "triangle_frames",
     "vertex_normals",

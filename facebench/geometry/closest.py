@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facebench.geometry.frames import face_normals
+from facebench.geometry.frames import face_normals, pseudo_normals
 
 _K_NEAREST = 8
 _N_CLASSES = 6
@@ -47,7 +47,8 @@ class Closest:
     face_id (N,) int64, -1 where farther than ``max_distance``; barycentric (N,3)
     float64 weights of the face's vertices (v0, v1, v2); points (N,3) closest
     points; distance (N,) float64, signed: + on the side the face normal
-    cross(v1 - v0, v2 - v0) points to.  Rows with face_id -1 are NaN.
+    cross(v1 - v0, v2 - v0) points to (for a closest point on an edge or vertex,
+    the angle-weighted pseudo-normal there).  Rows with face_id -1 are NaN.
     """
 
     face_id: np.ndarray
@@ -78,6 +79,7 @@ class MeshProximity:
         # a, ab, ac (9 rows) and the Gram entries ab.ab, ab.ac, ac.ac.
         self._tri = np.ascontiguousarray(np.vstack([a.T, ab.T, ac.T, gram]))
         self._normals = face_normals(self.vertices, self.faces)
+        self._pseudo = None  # vertex and edge pseudo-normals, made on first need
         centroids = tri.mean(axis=1)
         radius = np.linalg.norm(tri - centroids[:, None], axis=2).max(axis=1)
         # Bounding data: centroid, unit normal, radius (7 rows).
@@ -126,11 +128,31 @@ class MeshProximity:
         closest[found] = (tri[0:3] + s_ * tri[3:6] + t_ * tri[6:9]).T
         offset = points[found] - closest[found]
         distance = np.full(n, np.nan)
-        sign = np.where(np.einsum("ij,ij->i", offset, self._normals[f]) < 0, -1.0, 1.0)
+        normal = self._sign_normals(f, bary[found])
+        sign = np.where(np.einsum("ij,ij->i", offset, normal) < 0, -1.0, 1.0)
         distance[found] = sign * np.linalg.norm(offset, axis=1)
         return Closest(face_id=face_id, barycentric=bary, points=closest, distance=distance)
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _sign_normals(self, f: np.ndarray, bary: np.ndarray) -> np.ndarray:
+        """Normals (N,3) that sign the distances: the face normal when the closest point is
+        inside face f, else the angle-weighted pseudo-normal of the edge or vertex it lies
+        on, so that the sign does not depend on which of equally close faces is reported."""
+        normal = self._normals[f]
+        on_zero = bary <= 1e-12
+        n_zero = on_zero.sum(axis=1)
+        if not n_zero.any():
+            return normal
+        if self._pseudo is None:
+            self._pseudo = pseudo_normals(self.vertices, self.faces)
+        vertex_pn, edge_pn = self._pseudo
+        edge = np.flatnonzero(n_zero == 1)  # zero weight at corner k: edge (k+1, k+2), local edge k+1
+        local = (np.argmax(on_zero[edge], axis=1) + 1) % 3
+        normal[edge] = edge_pn[f[edge], local]
+        corner = np.flatnonzero(n_zero == 2)
+        normal[corner] = vertex_pn[self.faces[f[corner], np.argmin(on_zero[corner], axis=1)]]
+        return normal
 
     def _query_chunk_igl(self, p: np.ndarray, limit: float):
         """:meth:`_query_chunk` with libigl's AABB tree choosing the face."""

@@ -78,3 +78,39 @@ def vertex_normals(vertices, faces) -> np.ndarray:
     )
     length = np.linalg.norm(acc, axis=1, keepdims=True)
     return np.divide(acc, length, out=np.zeros_like(acc), where=length > 0)
+
+
+def pseudo_normals(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
+    """Angle-weighted pseudo-normals (Baerentzen & Aanaes 2005) for signing distances.
+
+    Returns (vertex (V,3): sum over incident faces of corner angle x unit face normal;
+    edge (F,3,3): for each face's edges (v0v1, v1v2, v2v0), the sum of the unit
+    normals of all faces sharing that edge).  Not normalized: only their direction
+    is used.  The sign of ``pseudo_normal . (p - q)`` is correct for any p outside
+    or inside a closed, consistently oriented mesh when q is p's closest point on
+    that vertex or edge.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    n = face_normals(v, f)
+    tri = v[f]
+    angles = np.empty((len(f), 3))
+    for k in range(3):
+        e1 = tri[:, (k + 1) % 3] - tri[:, k]
+        e2 = tri[:, (k + 2) % 3] - tri[:, k]
+        cos = np.einsum("ij,ij->i", e1, e2)
+        sin = np.linalg.norm(np.cross(e1, e2), axis=1)
+        angles[:, k] = np.arctan2(sin, cos)
+    idx = f.T.reshape(-1)  # corner k of every face, k = 0, 1, 2
+    weighted = np.concatenate([angles[:, [k]] * n for k in range(3)])
+    vertex = np.stack([np.bincount(idx, weights=weighted[:, c], minlength=len(v)) for c in range(3)], axis=1)
+
+    # Edges (v0v1, v1v2, v2v0) of every face, keyed without orientation.
+    a = f.reshape(-1)
+    b = f[:, [1, 2, 0]].reshape(-1)
+    key = np.minimum(a, b) * len(v) + np.maximum(a, b)
+    _, edge_id = np.unique(key, return_inverse=True)
+    n_rep = np.repeat(n, 3, axis=0)
+    sums = np.stack([np.bincount(edge_id, weights=n_rep[:, c]) for c in range(3)], axis=1)
+    edge = sums[edge_id].reshape(len(f), 3, 3)
+    return vertex, edge
