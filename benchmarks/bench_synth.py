@@ -31,15 +31,16 @@ def _template():
         return standin_template()
 
 
-def bench_preset(template, preset: str, layout: str, frames, sequences: int, workers: int) -> None:
+def bench_preset(template, preset: str, layout: str, frames, sequences: int, workers: int, threads: int):
     from facebench.synth import synthesize
 
     with tempfile.TemporaryDirectory() as tmp:
         cpu = time.process_time()
         r = synthesize(Path(tmp) / "cap", preset=preset, layout=layout, frames=frames, sequences=sequences,
-                       template=template, progress=False, workers=workers)
+                       template=template, progress=False, workers=workers, threads=threads)
         cpu = time.process_time() - cpu
-    line = (f"synth {preset:5s} {layout:9s} {r.width}x{r.height} workers={workers}: {r.n_images} images in"
+    line = (f"synth {preset:5s} {layout:9s} {r.width}x{r.height} workers={workers} threads={threads}:"
+            f" {r.n_images} images in"
             f" {r.elapsed_s:.2f} s = {r.images_per_s:.1f} images/s (wall)")
     if workers == 1:
         line += f", {r.n_images / cpu:.1f} images per CPU-second"
@@ -83,6 +84,7 @@ def main():
     ap.add_argument("--gtmaps", action="store_true")
     ap.add_argument("--workers", type=int, nargs="+", default=[1])
     ap.add_argument("--sequences", type=int, default=1)
+    ap.add_argument("--threads", type=int, nargs="+", default=[2])
     args = ap.parse_args()
     template = _template()
     print(f"template: {template}")
@@ -92,8 +94,9 @@ def main():
     for preset in args.presets:
         for layout in args.layouts:
             for workers in args.workers:
-                frames = args.full_frames if preset == "full" else None
-                bench_preset(template, preset, layout, frames, args.sequences, workers)
+                for threads in args.threads:
+                    frames = args.full_frames if preset == "full" else None
+                    bench_preset(template, preset, layout, frames, args.sequences, workers, threads)
     if args.gtmaps:
         bench_gtmaps(template)
 

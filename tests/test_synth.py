@@ -283,12 +283,12 @@ def test_truth_inside_capture_is_a_user_error(tmp_path, template):
 
 
 @pytest.mark.slow
-def test_worker_processes_give_the_same_capture(tmp_path, template):
+def test_worker_processes_and_threads_give_the_same_capture(tmp_path, template):
     from facebench.synth import synthesize
 
     kw = dict(preset="tiny", sequences=2, frames=1, template=template, progress=False)
-    a = synthesize(tmp_path / "a", **kw)
-    b = synthesize(tmp_path / "b", workers=2, **kw)
+    a = synthesize(tmp_path / "a", threads=1, **kw)
+    b = synthesize(tmp_path / "b", workers=2, threads=2, **kw)
     files = _files(a.out)
     assert files == _files(b.out) and len(files) > 20
     assert all((a.out / f).read_bytes() == (b.out / f).read_bytes() for f in files)

@@ -48,7 +48,7 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
                holes: float = 0.0, flying_pixels: bool = False, truth_dir=None, truth_gt=None,
                template="facebench-head", progress: bool = True, n_participants: int | None = None,
                gt_resolution: tuple[int, int] | None = None, n_tracks: int = 256,
-               workers: int = 1) -> SynthResult:
+               workers: int = 1, threads: int = 2) -> SynthResult:
     """Render a synthetic capture of ``participants`` x ``sequences`` into ``out`` (SPEC §3 layout).
 
     participants: 3-digit id strings (default: ``n_participants`` ids from 101, else ["101"]);
@@ -59,7 +59,8 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
     truth_gt: optional GT folder for exact SPEC §4 shards (one per sequence);
     gt_resolution: (width, height) of the GT clips, default the capture resolution;
     n_tracks: GT tracks per clip; workers: processes rendering sequences in parallel
-    (the output is identical for any number of workers).
+    and ``threads`` cameras per frame at once in each (the output is identical for any
+    number of workers and threads).
     """
     from facebench.synth.layouts import LAYOUTS
 
@@ -106,7 +107,8 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
     cfg = CaptureConfig(out=str(out), truth=str(truth), layout=layout, seed=int(seed), n_cameras=n_cams,
                         width=width, height=height, frame_ids=tuple(int(f) for f in frame_ids),
                         depth_noise_mm=float(depth_noise_mm), holes=float(holes),
-                        flying_pixels=bool(flying_pixels), gt_resolution=gt_resolution, n_tracks=n_tracks)
+                        flying_pixels=bool(flying_pixels), gt_resolution=gt_resolution, n_tracks=n_tracks,
+                        threads=max(1, int(threads)))
     t0 = time.perf_counter()
     for pid in pids:
         write_participant(tmpl, pid, cfg)

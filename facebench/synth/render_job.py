@@ -30,6 +30,7 @@ class CaptureConfig:
     flying_pixels: bool = False
     gt_resolution: tuple[int, int] | None = None
     n_tracks: int = 256
+    threads: int = 2  # cameras rendered concurrently within a frame
 
 
 class Participant:
@@ -89,18 +90,30 @@ def render_sequence(template, pid: str, seq: str, cfg: CaptureConfig, gt_writer=
             gt_bgs = {s: background_image(cfg.seed, s, *cfg.gt_resolution) for s in rig.serials}
         collector = truth_io.GTCollector(template, pid, perf, vertices, gt_cams, n_tracks=cfg.n_tracks,
                                          seed=cfg.seed)
+    def render_view(fs, fid, serial):
+        # pure computation (Embree releases the GIL): runs on the thread pool
+        r = fs.render(cameras[serial], p.backgrounds[serial])
+        rng = np.random.default_rng([cfg.seed, zlib.crc32(f"{pid}/{seq}/{serial}".encode()), int(fid)])
+        depth_obs = degrade_depth(r.depth, r.foreground, rng, cfg.depth_noise_mm, cfg.holes,
+                                  cfg.flying_pixels)
+        return r, depth_obs, apply_color(r.rgb, p.distort[serial])
+
+    pool = None
+    if cfg.threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=cfg.threads, thread_name_prefix="synth-render")
     n_images = 0
     for t, fid in enumerate(perf.frame_ids):
         fs = scene.frame(vertices[t], perf)
         xyz, nrm = [], []
-        for serial in rig.serials:
-            r = fs.render(cameras[serial], p.backgrounds[serial])
+        jobs = [(fs, fid, serial) for serial in rig.serials]
+        views = pool.map(lambda job: render_view(*job), jobs) if pool else (render_view(*job) for job in jobs)
+        for serial, (r, depth_obs, rgb_seen) in zip(rig.serials, views):  # written in camera order
             fg = r.foreground
-            rng = np.random.default_rng([cfg.seed, zlib.crc32(f"{pid}/{seq}/{serial}".encode()), int(fid)])
-            depth_obs = degrade_depth(r.depth, fg, rng, cfg.depth_noise_mm, cfg.holes, cfg.flying_pixels)
             depth_q = encode_depth_png(depth_obs) if cfg.layout == "v1" else None
             alpha = (fg * 255).astype(np.uint8)
-            writer.view(int(fid), serial, apply_color(r.rgb, p.distort[serial]), alpha, depth_q)
+            writer.view(int(fid), serial, rgb_seen, alpha, depth_q)
             n_images += 1
             if cfg.layout == "benchmark":
                 ok = np.isfinite(depth_obs) & fg
@@ -115,6 +128,8 @@ def render_sequence(template, pid: str, seq: str, cfg: CaptureConfig, gt_writer=
             writer.pointcloud(t, *_subsample(np.concatenate(xyz), np.concatenate(nrm)))
         if on_frame is not None:
             on_frame()
+    if pool is not None:
+        pool.shutdown()
     tracking = tracking_npz(p.identity.shape, perf, R, translation) if cfg.layout == "benchmark" else None
     writer.end_sequence(tracking)
     entry = None
