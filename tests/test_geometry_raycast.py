@@ -98,3 +98,23 @@ def test_render_many_and_miss_values():
     # Half-width 0.2 m at 1 m with f = 60 px: hits within 12 px of the centre column 31.5.
     cols = np.flatnonzero(r.hit.any(axis=0))
     assert cols.min() == 20 and cols.max() == 43
+
+
+def test_without_embreex_the_fallback_or_a_clear_error(monkeypatch):
+    import sys
+
+    import pytest
+
+    from facebench.errors import FacebenchError
+
+    monkeypatch.setitem(sys.modules, "embreex", None)
+    vertices, faces = plane_mesh(z=1.0, half=0.5, n=2)
+    try:
+        import rtree  # noqa: F401
+    except ImportError:
+        with pytest.raises(FacebenchError, match="embreex"):
+            Raycaster(vertices, faces)
+        return
+    t, face_id, _ = Raycaster(vertices, faces).intersect([[0.1, 0.2, 0.0]], [[0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(t, [1.0])
+    assert face_id[0] >= 0

@@ -61,12 +61,8 @@ class Raycaster:
         self._trimesh = None
         try:
             from embreex import mesh_construction, rtcore_scene
-        except ImportError:  # pragma: no cover - embreex is a core dependency
-            import trimesh
-            from trimesh.ray.ray_triangle import RayMeshIntersector
-
-            mesh = trimesh.Trimesh(self.vertices, self.faces, process=False)
-            self._trimesh = RayMeshIntersector(mesh)
+        except ImportError:
+            self._trimesh = _trimesh_intersector(self.vertices, self.faces)
         else:
             self._scene = rtcore_scene.EmbreeScene()
             mesh_construction.TriangleMesh(
@@ -159,6 +155,21 @@ class Raycaster:
         v = np.einsum("ij,ij->i", directions, q) * inv
         t = np.where(ok, np.einsum("ij,ij->i", e2, q) * inv, np.inf)
         return t, np.stack([1.0 - u - v, u, v], axis=1)
+
+
+def _trimesh_intersector(vertices, faces):
+    """trimesh's pure-numpy ray module, the fallback when embreex is missing (needs rtree)."""
+    try:
+        import rtree  # noqa: F401 - trimesh's ray_triangle needs it for its candidate search
+        import trimesh
+        from trimesh.ray.ray_triangle import RayMeshIntersector
+    except ImportError:
+        from facebench.errors import FacebenchError
+
+        raise FacebenchError(
+            "ray casting needs embreex (pip install embreex), or trimesh with rtree as a slow fallback"
+        ) from None
+    return RayMeshIntersector(trimesh.Trimesh(vertices, faces, process=False))
 
 
 def render_mesh(vertices, faces, camera: Camera) -> Render:
