@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from facebench.prepare import rigid
 
@@ -36,7 +35,7 @@ class FitConfig:
     data_regions: tuple = (1, 3, 4)  # regions that may match cloud points (not the scalp: hair covers it)
     rigid_yaws_deg: tuple = (-30, 0, 30)
     rigid_pitches_deg: tuple = (-20, 0, 20)
-    rigid_iterations: int = 20
+    rigid_iterations: int = 30
     iterations: int = 200
     correspondence_every: int = 10
     max_distance_start: float = 0.02
@@ -47,6 +46,7 @@ class FitConfig:
     lr: float = 0.04  # coefficients (identity, expression) and joint angles
     lr_rotation: float = 0.007  # radians
     lr_translation: float = 0.0015  # metres
+    tracking_lr_scale: float = 0.2  # smaller steps when starting from a tracking file (already close)
     w_identity: float = 1e-4
     w_expression: float = 1e-4
     w_pose: float = 1e-3
@@ -143,7 +143,7 @@ class _Correspondences:
     """Nearest cloud points for the current vertices, recomputed on demand."""
 
     def __init__(self, clouds, data_mask: np.ndarray, config: FitConfig):
-        self.trees = [cKDTree(c.xyz_world) for c in clouds]
+        self.trees = [c.tree for c in clouds]
         self.clouds = clouds
         self.data_mask = data_mask
         self.config = config
@@ -193,13 +193,16 @@ def _initial_params(template, clouds, cameras, serials, init, config: FitConfig,
                 p[name] = np.asarray(value, dtype=np.float64).reshape(T, -1)
         if "rotation" in p and "translation" in p:
             return p
-    sub = np.nonzero(np.isin(template.regions, (1, 2, 3)))[0]
+    from facebench.geometry import vertex_normals
+
+    sub = np.nonzero(np.isin(template.regions, (1, 3)))[0]  # face and ears: distinctive, rarely hidden
     sub = sub[:: max(1, len(sub) // 1500)]
     pts = template.canonical_vertices[sub]
+    nrm = vertex_normals(template.canonical_vertices, template.faces)[sub]
     R0 = rigid.frame_from_rig(cameras, serials)
-    R, t, _ = rigid.align_first_frame(pts, clouds[0].xyz_world, R0, config.rigid_yaws_deg,
+    R, t, _ = rigid.align_first_frame(pts, nrm, clouds[0], R0, config.rigid_yaws_deg,
                                       config.rigid_pitches_deg, config.rigid_iterations)
-    Rs, ts = rigid.track_rigid(pts, [c.xyz_world for c in clouds], R, t)
+    Rs, ts = rigid.track_rigid(pts, nrm, clouds, R, t)
     p["rotation"] = rigid.matrix_to_axis_angle(Rs)
     p["translation"] = ts
     return p
@@ -246,7 +249,8 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
     # Adam moves every parameter by about its learning rate per step: scale them to their units.
     unit = {"rotation": config.lr_rotation, "translation": config.lr_translation,
             "log_scale": config.lr_rotation}
-    opt = Adam([(v, unit.get(k, config.lr)) for k, v in p.items() if v.requires_grad],
+    k_lr = config.tracking_lr_scale if init is not None and "rotation" in init else 1.0
+    opt = Adam([(v, k_lr * unit.get(k, config.lr)) for k, v in p.items() if v.requires_grad],
                decay=0.1 ** (1.0 / max(1, config.iterations)))
     tensors = None
     for it in range(config.iterations):

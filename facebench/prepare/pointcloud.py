@@ -21,6 +21,7 @@ file has none.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -49,6 +50,11 @@ class PointCloud:
 
     def __len__(self) -> int:
         return len(self.xyz_world)
+
+    @cached_property
+    def tree(self) -> cKDTree:
+        """Nearest-neighbour index over ``xyz_world`` (built on first use)."""
+        return cKDTree(self.xyz_world)
 
 
 def depth_edges(depth: np.ndarray, rel_threshold: float) -> np.ndarray:

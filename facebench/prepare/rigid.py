@@ -12,7 +12,6 @@ Poses here are (R (3,3), t (3,)) with ``x_world = s * R @ x_template + t``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 FRONTAL_SERIAL = "222200037"
 
@@ -60,63 +59,88 @@ def kabsch(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None):
     return R, mu_d - R @ mu_s
 
 
-def trimmed_icp(points: np.ndarray, tree: cKDTree, R: np.ndarray, t: np.ndarray,
-                iterations: int = 20, keep: float = 0.7, scale: float = 1.0):
-    """Point-to-point ICP of template ``points`` onto the cloud's ``tree``; returns (R, t, cost).
+def _small_rotation(w: np.ndarray) -> np.ndarray:
+    return rotation_about(w, np.linalg.norm(w)) if np.linalg.norm(w) > 1e-12 else np.eye(3)
 
-    Each iteration keeps the ``keep`` fraction of closest pairs (the template
-    has regions the cameras never see).  ``cost`` is the mean kept distance.
+
+def icp_point_to_plane(points: np.ndarray, normals: np.ndarray, cloud, R: np.ndarray, t: np.ndarray,
+                       iterations: int = 30, keep: float = 0.7, min_normal_dot: float = 0.3):
+    """Trimmed point-to-plane ICP of template ``points``/``normals`` onto ``cloud`` (a PointCloud).
+
+    Each iteration matches every posed template point to its nearest cloud point,
+    keeps normal-compatible pairs within the ``keep`` quantile of distance (the
+    template has regions the cameras never see, the cloud has hair and torso),
+    and solves the linearised 6-dof least squares.  Returns (R, t, cost): cost is
+    the mean |point-to-plane| distance of the kept pairs.
     """
+    tree = cloud.tree
     cost = np.inf
     for _ in range(iterations):
-        moved = scale * points @ R.T + t
+        moved = points @ R.T + t
         dist, idx = tree.query(moved)
-        cut = np.quantile(dist, keep)
-        sel = dist <= cut
-        cost = float(dist[sel].mean())
-        R_d, t_d = kabsch(moved[sel], tree.data[idx[sel]])
-        R, t = R_d @ R, R_d @ t + t_d
+        q, n = cloud.xyz_world[idx], cloud.normals_world[idx]
+        ok = np.sum((normals @ R.T) * n, axis=1) >= min_normal_dot
+        if ok.sum() < 10:
+            break
+        ok &= dist <= np.quantile(dist[ok], keep)
+        p_, q_, n_ = moved[ok], q[ok], n[ok]
+        r = np.sum((q_ - p_) * n_, axis=1)
+        cost = float(np.abs(r).mean())
+        A = np.concatenate([np.cross(p_ - p_.mean(0), n_), n_], axis=1)
+        x = np.linalg.lstsq(A, r, rcond=None)[0]
+        dR = _small_rotation(x[:3])
+        c = p_.mean(0)
+        R, t = dR @ R, dR @ (t - c) + c + x[3:]
+        if np.linalg.norm(x) < 1e-7:
+            break
     return R, t, cost
 
 
-def coverage_cost(points_world: np.ndarray, cloud_tree: cKDTree, cloud_sample: np.ndarray,
-                  cap: float) -> float:
-    """Symmetric capped distance: how well the posed template and the cloud explain each other."""
-    d_tc = np.minimum(cloud_tree.query(points_world)[0], cap)
-    d_ct = np.minimum(cKDTree(points_world).query(cloud_sample)[0], cap)
-    return float(np.quantile(d_tc, 0.7) + d_ct.mean())
+def face_cost(points: np.ndarray, normals: np.ndarray, cloud, R, t, cap: float = 0.01,
+              min_normal_dot: float = 0.3) -> float:
+    """Mean capped distance from the posed template points to the cloud (unmatched count as ``cap``)."""
+    tree = cloud.tree
+    dist, idx = tree.query(points @ R.T + t)
+    ok = np.sum((normals @ R.T) * cloud.normals_world[idx], axis=1) >= min_normal_dot
+    return float(np.where(ok, np.minimum(dist, cap), cap).mean())
 
 
-def align_first_frame(template_points: np.ndarray, cloud_xyz: np.ndarray, R0: np.ndarray,
-                      yaws_deg=(-30, 0, 30), pitches_deg=(-20, 0, 20), iterations: int = 20,
-                      cap: float = 0.02, seed: int = 0):
-    """Multi-start trimmed ICP; returns (R, t, cost) of the best start.
+def align_first_frame(points: np.ndarray, normals: np.ndarray, cloud, R0: np.ndarray,
+                      yaws_deg=(-30, 0, 30), pitches_deg=(-20, 0, 20), iterations: int = 30):
+    """Multi-start ICP; returns (R, t, cost) of the start whose result explains the face best.
 
-    ``template_points`` (N,3) in template space (a region subsample),
-    ``R0`` the rig-derived guess from :func:`frame_from_rig`.
+    ``points``/``normals`` (N,3) in template space (face and ears), ``R0`` the
+    rig-derived guess from :func:`frame_from_rig`.  Each start puts the template's
+    centroid at the centroid of the cloud's upper part (the head, not the torso).
     """
-    rng = np.random.default_rng(seed)
-    tree = cKDTree(cloud_xyz)
-    sample = cloud_xyz[rng.choice(len(cloud_xyz), size=min(2000, len(cloud_xyz)), replace=False)]
     up_world = R0 @ np.array([0.0, 1.0, 0.0])
     side_world = R0 @ np.array([1.0, 0.0, 0.0])
-    best = (R0, np.zeros(3), np.inf)
+    xyz = cloud.xyz_world
+    height = xyz @ up_world
+    head = xyz[height >= np.quantile(height, 0.4)]
+    starts = []
     for yaw in yaws_deg:
         for pitch in pitches_deg:
             R = rotation_about(side_world, np.deg2rad(pitch)) @ rotation_about(up_world, np.deg2rad(yaw)) @ R0
-            t = cloud_xyz.mean(axis=0) - R @ template_points.mean(axis=0)
-            R, t, _ = trimmed_icp(template_points, tree, R, t, iterations)
-            cost = coverage_cost(template_points @ R.T + t, tree, sample, cap)
-            if cost < best[2]:
-                best = (R, t, cost)
+            t = head.mean(axis=0) - R @ points.mean(axis=0)
+            R, t, _ = icp_point_to_plane(points, normals, cloud, R, t, iterations // 2, keep=0.6)
+            starts.append((face_cost(points, normals, cloud, R, t), R, t))
+    starts.sort(key=lambda s: s[0])
+    best = (R0, np.zeros(3), np.inf)
+    for _, R, t in starts[:2]:  # refine the two most promising starts
+        R, t, _ = icp_point_to_plane(points, normals, cloud, R, t, iterations, keep=0.9)
+        cost = face_cost(points, normals, cloud, R, t)
+        if cost < best[2]:
+            best = (R, t, cost)
     return best
 
 
-def track_rigid(template_points: np.ndarray, clouds, R: np.ndarray, t: np.ndarray, iterations: int = 10):
+def track_rigid(points: np.ndarray, normals: np.ndarray, clouds, R: np.ndarray, t: np.ndarray,
+                iterations: int = 15):
     """Per-frame poses (T,3,3), (T,3): each frame's ICP starts from the previous frame's pose."""
     Rs, ts = [], []
-    for xyz in clouds:
-        R, t, _ = trimmed_icp(template_points, cKDTree(xyz), R, t, iterations)
+    for cloud in clouds:
+        R, t, _ = icp_point_to_plane(points, normals, cloud, R, t, iterations, keep=0.9)
         Rs.append(R)
         ts.append(t)
     return np.stack(Rs), np.stack(ts)
