@@ -18,6 +18,7 @@ from facebench.geometry.camera import Camera
 
 # Rays per Embree call: bounds the float32 copies and Embree's output buffers (~40 B/ray).
 _CHUNK_RAYS = 1 << 18
+_CHUNK_REFINE = 1 << 14
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,9 +51,10 @@ class Raycaster:
         if self.faces.ndim != 2 or self.faces.shape[1] != 3:
             raise ValueError(f"faces must be (F, 3), got {self.faces.shape}")
         tri = self.vertices[self.faces]
-        self._v0 = tri[:, 0]
-        self._e1 = tri[:, 1] - tri[:, 0]
-        self._e2 = tri[:, 2] - tri[:, 0]
+        # v0, e1 = v1 - v0, e2 = v2 - v0 as rows (9,F): gathering columns gives contiguous rows.
+        self._tri = np.ascontiguousarray(
+            np.vstack([tri[:, 0].T, (tri[:, 1] - tri[:, 0]).T, (tri[:, 2] - tri[:, 0]).T])
+        )
         # Embree works in float32: shift the mesh to its bounding-box centre so that
         # coordinates are small and float32 keeps ~1e-7 of the mesh size.
         lo, hi = self.vertices.min(axis=0), self.vertices.max(axis=0)
@@ -79,17 +81,22 @@ class Raycaster:
         hit point = b0 v0 + b1 v1 + b2 v2 of the hit face.
         """
         directions = np.asarray(directions, dtype=np.float64).reshape(-1, 3)
-        origins = np.broadcast_to(np.asarray(origins, dtype=np.float64), directions.shape)
+        origins = np.asarray(origins, dtype=np.float64)
+        one_origin = origins.size == 3
+        origins = origins.reshape(-1, 3) if one_origin else np.broadcast_to(origins, directions.shape)
         n = len(directions)
         t = np.full(n, np.inf)
         face_id = np.full(n, -1, dtype=np.int64)
         bary = np.zeros((n, 3))
         for s in range(0, n, _CHUNK_RAYS):
             sl = slice(s, min(s + _CHUNK_RAYS, n))
-            face_id[sl] = self._first_hit(origins[sl], directions[sl])
-        hit = np.flatnonzero(face_id >= 0)
-        if len(hit):
-            t[hit], bary[hit] = self._refine(origins[hit], directions[hit], face_id[hit])
+            o = np.broadcast_to(origins, (sl.stop - s, 3)) if one_origin else origins[sl]
+            face_id[sl] = self._first_hit(o, directions[sl])
+        hits = np.flatnonzero(face_id >= 0)
+        for s in range(0, len(hits), _CHUNK_REFINE):  # small blocks: the arithmetic stays in cache
+            hit = hits[s : s + _CHUNK_REFINE]
+            o = origins.T if one_origin else origins[hit].T
+            t[hit], bary[hit] = self._refine(o, directions[hit].T, face_id[hit])
         return t, face_id, bary
 
     def render(self, camera: Camera) -> Render:
@@ -138,22 +145,25 @@ class Raycaster:
         )
         return result["primID"].astype(np.int64)
 
-    def _refine(self, origins, directions, face_id) -> tuple[np.ndarray, np.ndarray]:
+    def _refine(self, o, d, face_id) -> tuple[np.ndarray, np.ndarray]:
         """Exact float64 ray-triangle intersection with the known hit faces (Moller-Trumbore).
 
-        Returns t (N,) and barycentrics (N,3); a ray parallel to its face (only
-        possible through float32 disagreement) gets t = inf.
+        o (3,N) or (3,1) origins, d (3,N) directions.  Returns t (N,) and barycentrics
+        (N,3); a ray parallel to its face (only possible through float32 disagreement)
+        gets t = inf.
         """
-        v0, e1, e2 = self._v0[face_id], self._e1[face_id], self._e2[face_id]
-        p = np.cross(directions, e2)
-        det = np.einsum("ij,ij->i", e1, p)
-        ok = np.abs(det) > 0
+        T = self._tri[:, face_id]
+        e1x, e1y, e1z, e2x, e2y, e2z = T[3], T[4], T[5], T[6], T[7], T[8]
+        dx, dy, dz = d
+        px, py, pz = dy * e2z - dz * e2y, dz * e2x - dx * e2z, dx * e2y - dy * e2x  # d x e2
+        det = e1x * px + e1y * py + e1z * pz
+        ok = det != 0
         inv = np.divide(1.0, det, out=np.zeros_like(det), where=ok)
-        s = origins - v0
-        u = np.einsum("ij,ij->i", s, p) * inv
-        q = np.cross(s, e1)
-        v = np.einsum("ij,ij->i", directions, q) * inv
-        t = np.where(ok, np.einsum("ij,ij->i", e2, q) * inv, np.inf)
+        sx, sy, sz = o[0] - T[0], o[1] - T[1], o[2] - T[2]
+        u = (sx * px + sy * py + sz * pz) * inv
+        qx, qy, qz = sy * e1z - sz * e1y, sz * e1x - sx * e1z, sx * e1y - sy * e1x  # s x e1
+        v = (dx * qx + dy * qy + dz * qz) * inv
+        t = np.where(ok, (e2x * qx + e2y * qy + e2z * qz) * inv, np.inf)
         return t, np.stack([1.0 - u - v, u, v], axis=1)
 
 
