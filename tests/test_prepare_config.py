@@ -39,3 +39,28 @@ def test_every_value_changes_the_hash():
     for section, key in (("fusion", "voxel_size"), ("fit", "max_offset"), ("maps", "n_tracks")):
         changed = merge(base, {section: {key: base[section][key] * 2}})
         assert config_hash(changed) != h0, (section, key)
+
+
+def test_prepare_synth_benchmark_writes_exact_gt_once(tmp_path, monkeypatch):
+    """synth-v1's recipe, shrunk to one tiny sequence: exact GT, benchmark recorded, rerun is a no-op."""
+    import dataclasses
+    import json
+    from types import MappingProxyType
+
+    import facebench.benchmarks as benchmarks
+    from facebench.io.shards import validate_gt
+    from facebench.prepare import prepare_synth_benchmark
+
+    real = benchmarks.get_benchmark("synth-v1")
+    tiny = dataclasses.replace(real, width=64, height=96, source=MappingProxyType(
+        {**real.source, "preset": "tiny", "participants": ["901"], "sequences": 1, "frames": 2}))
+    monkeypatch.setattr(benchmarks, "get_benchmark", lambda name: tiny)
+    summary = prepare_synth_benchmark("synth-v1", out=tmp_path / "gt", progress=False)
+    assert validate_gt(tmp_path / "gt") == []
+    manifest = json.loads((tmp_path / "gt" / "manifest.json").read_text())
+    assert manifest["benchmark"] == "synth-v1"
+    assert summary.clips == 3 and summary.frames == 6
+    assert manifest["clips"][0]["W"] == 64 and manifest["clips"][0]["H"] == 96
+    before = (tmp_path / "gt" / "manifest.json").read_text()
+    prepare_synth_benchmark("synth-v1", out=tmp_path / "gt", progress=False)
+    assert (tmp_path / "gt" / "manifest.json").read_text() == before
