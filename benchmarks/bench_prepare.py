@@ -21,22 +21,23 @@ import numpy as np
 
 
 def gt_map_views_per_s(template, vertices, cameras, long_side: int, repeat_frames: int = 2) -> float:
-    """Views per second of ``gtmaps.view_maps`` at ``long_side`` px (depth from the fitted mesh)."""
+    """(wall, CPU) views per second of ``gtmaps.view_maps`` at ``long_side`` px (depth: fitted mesh)."""
     from facebench import gtmaps
     from facebench.geometry import Raycaster
     from facebench.prepare.sequence import target_size
 
-    views, spent = 0, 0.0
+    views, spent, spent_cpu = 0, 0.0, 0.0
     for cam in cameras:
         big = cam.rescaled(*target_size(cam.width, cam.height, long_side))
         for t in range(min(repeat_frames, len(vertices))):
             depth = Raycaster(vertices[t], template.faces).render(big).depth
             fg = np.isfinite(depth)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             gtmaps.view_maps(template, vertices[t], big, depth, fg)
             spent += time.perf_counter() - t0
+            spent_cpu += time.process_time() - c0
             views += 1
-    return views / spent
+    return views / spent, views / spent_cpu
 
 
 def main(argv=None) -> dict:
@@ -68,18 +69,20 @@ def main(argv=None) -> dict:
     for cid in reader.clip_ids:
         c = reader.clip(cid)
         cams.append(Camera(c.K, c.T_cam_from_world, c.shape[2], c.shape[1]))
-    vps = gt_map_views_per_s(template, vertices, cams, args.long_side)
-    st = summary.stage_seconds
+    vps, vps_cpu = gt_map_views_per_s(template, vertices, cams, args.long_side)
+    st, cpu = summary.stage_seconds, summary.stage_cpu_seconds
+    n = summary.frames
     figures = {
-        "preset": args.preset, "frames": summary.frames, "cameras": len(cams),
+        "preset": args.preset, "frames": n, "cameras": len(cams),
         "capture_size": [synth.width, synth.height], "cpu_count": os.cpu_count(),
-        "fit_s_per_frame": st["fit"] / summary.frames,
-        "fuse_s_per_frame": st["fuse"] / summary.frames,
-        "read_s_per_frame": st["read"] / summary.frames,
-        "maps_views_per_s_capture_res": summary.views / st["maps"],
-        f"maps_views_per_s_{args.long_side}px": vps,
-        "end_to_end_frames_per_s": summary.frames / summary.seconds,
-        "end_to_end_s": summary.seconds,
+        "load_average_1min": os.getloadavg()[0],
+        "fit_s_per_frame": {"wall": st["fit"] / n, "cpu": cpu["fit"] / n},
+        "fuse_s_per_frame": {"wall": st["fuse"] / n, "cpu": cpu["fuse"] / n},
+        "read_s_per_frame": {"wall": st["read"] / n, "cpu": cpu["read"] / n},
+        "maps_views_per_s_capture_res": {"wall": summary.views / st["maps"],
+                                         "cpu": summary.views / cpu["maps"]},
+        f"maps_views_per_s_{args.long_side}px": {"wall": vps, "cpu": vps_cpu},
+        "end_to_end_frames_per_s": {"wall": n / summary.seconds, "cpu": n / sum(cpu.values())},
     }
     print(json.dumps(figures, indent=1))
     if args.json:

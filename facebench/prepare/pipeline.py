@@ -38,6 +38,7 @@ class Summary:
     fit_residual_mm: list = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict = field(default_factory=dict)
+    stage_cpu_seconds: dict = field(default_factory=dict)
 
     def __str__(self) -> str:
         res = np.asarray(self.fit_residual_mm, float)
@@ -165,6 +166,8 @@ def _add(summary: Summary, stats: dict) -> None:
     summary.fit_residual_mm.append(stats["fit_residual_mm"])
     for key, value in stats["seconds"].items():
         summary.stage_seconds[key] = summary.stage_seconds.get(key, 0.0) + value
+    for key, value in stats.get("cpu_seconds", {}).items():
+        summary.stage_cpu_seconds[key] = summary.stage_cpu_seconds.get(key, 0.0) + value
 
 
 def _progress_bar(total: int, progress):
