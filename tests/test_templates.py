@@ -235,3 +235,19 @@ def test_template_show_unknown_name_is_one_line_error(capsys):
         main(["template", "show", "--template", "flme", "--out", "x.png"])
     assert exc.value.code == 2
     assert "did you mean 'flame'" in capsys.readouterr().err
+
+
+def test_template_pickles_after_using_its_caches():
+    import pickle
+
+    import numpy as np
+
+    from facebench.templates import load
+
+    head = load("facebench-head")
+    v = head.deform()
+    c = head.canonical_at(np.array([0, 1]), np.full((2, 3), 1 / 3))
+    back = head.from_canonical(c, v)  # builds the proximity cache
+    clone = pickle.loads(pickle.dumps(head))
+    assert clone.sha256 == head.sha256
+    np.testing.assert_allclose(clone.from_canonical(c, v), back, atol=1e-9)

@@ -75,6 +75,13 @@ class Template:
         self._canonical_proximity = None
         self.sha256 = array_sha256(name, self.arrays())
 
+    def __getstate__(self):
+        """Pickle the arrays only: caches (torch tensors, the libigl tree) are rebuilt on demand."""
+        state = dict(self.__dict__)
+        state["_torch_cache"] = {}
+        state["_canonical_proximity"] = None
+        return state
+
     # -- description -------------------------------------------------------------
     @property
     def n_vertices(self) -> int:
