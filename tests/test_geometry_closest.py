@@ -220,3 +220,13 @@ def test_sign_on_a_cube_near_edges_and_corners(backend):
     np.testing.assert_allclose(
         r.distance, [np.sqrt(3) * 0.3, np.sqrt(2) * 0.3, np.hypot(0.4, 0.2), -0.1, -0.05], atol=1e-12
     )
+
+
+def test_mesh_proximity_pickles(backend):
+    import pickle
+
+    vertices, faces = noisy_sphere()
+    mp = pickle.loads(pickle.dumps(MeshProximity(vertices, faces, backend=backend)))
+    assert mp.backend == backend
+    points = shell_points(vertices, 50, 0.0, 0.05, seed=11)
+    np.testing.assert_allclose(mp.query(points).distance, closest_points(vertices, faces, points).distance)

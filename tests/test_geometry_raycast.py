@@ -118,3 +118,14 @@ def test_without_embreex_the_fallback_or_a_clear_error(monkeypatch):
     t, face_id, _ = Raycaster(vertices, faces).intersect([[0.1, 0.2, 0.0]], [[0.0, 0.0, 1.0]])
     np.testing.assert_allclose(t, [1.0])
     assert face_id[0] >= 0
+
+
+def test_camera_and_raycaster_pickle_for_worker_processes():
+    import pickle
+
+    vertices, faces = plane_mesh(z=1.0, half=0.5, n=2)
+    cam = tilted_camera().rescaled(16, 12)
+    rc = pickle.loads(pickle.dumps(Raycaster(vertices, faces)))
+    cam2 = pickle.loads(pickle.dumps(cam))
+    np.testing.assert_array_equal(cam2.K, cam.K)
+    np.testing.assert_allclose(rc.render(cam2).depth, 1.0, atol=1e-7)

@@ -106,6 +106,12 @@ class MeshProximity:
                 tree = cKDTree(centroids[members], balanced_tree=False, compact_nodes=False)
                 self._classes.append((members, float(radius[members].max()), tree))
 
+    def __getstate__(self):  # libigl's tree cannot be pickled: rebuild (for worker processes)
+        return {"vertices": self.vertices, "faces": self.faces, "backend": self.backend}
+
+    def __setstate__(self, state):
+        self.__init__(state["vertices"], state["faces"], backend=state["backend"])
+
     def query(self, points, max_distance: float | None = None) -> Closest:
         """Closest surface point for each of ``points`` (N,3); see :class:`Closest`."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 3)

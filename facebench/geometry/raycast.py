@@ -73,6 +73,12 @@ class Raycaster:
                 self.faces.astype(np.int32),
             )
 
+    def __getstate__(self):  # the Embree scene cannot be pickled: rebuild it (for worker processes)
+        return {"vertices": self.vertices, "faces": self.faces}
+
+    def __setstate__(self, state):
+        self.__init__(state["vertices"], state["faces"])
+
     def intersect(self, origins, directions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """First hit of rays ``origins + t * directions`` (t >= 0), each (N,3) or broadcastable.
 
