@@ -2,8 +2,8 @@
 # Rebuild the committed synth-v1 leaderboard from scratch:
 #   prepare synth-v1 GT -> baseline predict (every shipped method) -> evaluate -> leaderboard publish.
 # Usage: benchmarks/make_leaderboard.sh [WORK_DIR] [LEADERBOARD_DIR]
-#   WORK_DIR         scratch folder for GT, predictions and results (default: build/leaderboard)
-#   LEADERBOARD_DIR  where the tables go (default: leaderboards, the committed ones)
+#   WORK_DIR         scratch folder for the GT and predictions (default: build/leaderboard)
+#   LEADERBOARD_DIR  where the tables and results/{benchmark}/*.json go (default: leaderboards)
 # Every step is a documented facebench command; nothing is downloaded.
 set -euo pipefail
 
@@ -22,7 +22,7 @@ $FB prepare "$BENCH" --out "$GT"
 results=()
 for method in "${METHODS[@]}"; do
     preds="$WORK/preds/$method"
-    out="$WORK/results/$method.json"
+    out="$BOARD/results/$BENCH/$method.json"   # committed next to the table (traceable by sha256)
     mkdir -p "$(dirname "$out")"
     echo "== $method: predict -> $preds"
     rm -rf "$preds"
