@@ -64,3 +64,23 @@ def test_prepare_synth_benchmark_writes_exact_gt_once(tmp_path, monkeypatch):
     before = (tmp_path / "gt" / "manifest.json").read_text()
     prepare_synth_benchmark("synth-v1", out=tmp_path / "gt", progress=False)
     assert (tmp_path / "gt" / "manifest.json").read_text() == before
+
+
+def test_backend_errors_are_for_people():
+    import importlib.util
+
+    from facebench.errors import FacebenchError
+    from facebench.prepare.parallel import backend_context
+
+    with pytest.raises(FacebenchError, match="unknown backend 'spark'"):
+        with backend_context("spark", 1):
+            pass
+    with pytest.raises(FacebenchError, match="--scheduler needs --backend dask or ray"):
+        with backend_context("loky", 1, "tcp://x:8786"):
+            pass
+    if importlib.util.find_spec("ray") is None:
+        with pytest.raises(FacebenchError, match=r"facebench\[ray\]"):
+            with backend_context("ray", 1):
+                pass
+    with backend_context("loky", 3) as n_jobs:
+        assert n_jobs == 3

@@ -28,6 +28,7 @@ def _flame_pickle_from_head(path):
     return path
 
 
+@pytest.mark.slow
 def test_flame_template_with_benchmark_tracking(tmp_path):
     from facebench.io.shards import GTReader, validate_gt
     from facebench.prepare import prepare_nersemble

@@ -89,6 +89,7 @@ def test_changed_config_redoes_the_sequence(prepared_v1, captures, tmp_path):
     assert all(c["N"] <= 8 for c in manifest["clips"])
 
 
+@pytest.mark.slow
 def test_loky_and_dask_give_identical_datasets(prepared_v1, captures, tmp_path):
     pytest.importorskip("distributed")
     from distributed import Client
@@ -134,6 +135,7 @@ def test_on_error_skip_records_the_failure(captures, tmp_path):
     assert "no depth maps, point cloud or background" in manifest["failures"][0]["error"]
 
 
+@pytest.mark.slow
 def test_v2_layout_fits_a_visual_hull(tmp_path):
     """v2 has images only: silhouettes against BACKGROUND and a visual hull stand in for depth."""
     from facebench.io.shards import GTReader, validate_gt
