@@ -21,6 +21,8 @@ key                       shape / dtype        meaning
 ``T_cam_from_world``      (4,4) float32        extrinsics
 ``frame_index``           (K,) int64           frame indices within the clip
 ``clip_id``               str                  ``{participant}/{sequence}/{serial}``
+``prior``                 (K,5,H,W) float32    template prior (only with ``prior=True``, see
+                                               :mod:`facebench.baseline.prior`)
 ========================  ===================  =========================================
 
 Images are resized with area averaging; depth, canonical and mask with nearest
@@ -70,10 +72,11 @@ class ShardDataset(Dataset):
     clips: optional list of clip ids (or participant ids) to keep.
     seed: with ``samples`` set, item ``i`` is a random window drawn from ``(seed, i)``.
     samples: dataset length for random sampling; None enumerates every window start.
+    prior: add the template prior of each clip's camera (``facebench-head`` GT only).
     """
 
     def __init__(self, gt_dir, window: int = 4, size: int | None = None, clips=None, seed: int = 0,
-                 samples: int | None = None):
+                 samples: int | None = None, prior: bool = False):
         from facebench.io.shards import GTReader
 
         self.gt_dir = Path(gt_dir)
@@ -82,6 +85,7 @@ class ShardDataset(Dataset):
         self.size = size
         self.seed = int(seed)
         self.samples = samples
+        self.prior = bool(prior)
         infos = [self.reader.clip_info(cid) for cid in self.reader.clip_ids]
         if clips is not None:
             keep = set(clips)
@@ -121,9 +125,15 @@ class ShardDataset(Dataset):
         clip = self._reader().clip(info["id"], fields=("image", "mask", "depth", "canonical"),
                                    frames=slice(start, start + self.window))
         out_hw = resized_shape(info["H"], info["W"], self.size)
-        return to_tensors(clip.image, clip.mask, np.asarray(clip.depth, np.float32),
+        item = to_tensors(clip.image, clip.mask, np.asarray(clip.depth, np.float32),
                           np.asarray(clip.canonical, np.float32), clip.K, clip.T_cam_from_world, out_hw,
                           info["id"], start)
+        if self.prior:
+            from facebench.baseline.prior import template_prior
+
+            prior = template_prior(item["K"].numpy(), clip.T_cam_from_world, *out_hw)
+            item["prior"] = torch.from_numpy(prior)[None].expand(self.window, -1, -1, -1).contiguous()
+        return item
 
 
 def to_tensors(image, mask, depth, canonical, K, T_cam_from_world, out_hw, clip_id, start=0) -> dict:

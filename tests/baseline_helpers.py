@@ -4,7 +4,8 @@ from facebench.io.shards import GTWriter
 from tests.gt_factory import TEMPLATE_INFO, make_sequence
 
 # A model small enough for a unit test (about 60k parameters).
-SMALL = dict(dim=32, depth=4, heads=2, out_layers=(0, 1, 2, 3), head_features=8, pos_grid=4, image_size=32)
+SMALL = dict(dim=32, depth=4, heads=2, out_layers=(0, 1, 2, 3), head_features=8, pos_grid=4, image_size=32,
+             prior=False)
 
 
 def make_gt(path, T=6, H=24, W=32, participants=("101",)):

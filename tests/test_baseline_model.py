@@ -102,3 +102,17 @@ def test_gradients_reach_every_parameter():
     assert terms["loss"] > 0 and terms["canonical_err"] > 0
     missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert missing == []
+
+
+def test_prior_model_starts_at_the_prior():
+    torch.manual_seed(0)
+    model = FaceTransformer(get_config("tiny", **{**SMALL, "prior": True}))
+    B, S, H, W = 1, 2, 16, 16
+    prior = torch.rand(B, S, 5, H, W)
+    prior[:, :, 0] += 0.5  # depth in metres
+    out = model(torch.rand(B, S, 3, H, W), prior)
+    # zero-initialised output layers: corrections are zero, the prediction is the prior
+    torch.testing.assert_close(out["depth"], prior[:, :, 0])
+    torch.testing.assert_close(out["canonical"], prior[:, :, 1:4])
+    with pytest.raises(ValueError, match="template prior"):
+        model(torch.rand(B, S, 3, H, W))

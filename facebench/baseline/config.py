@@ -27,6 +27,7 @@ class ModelConfig:
     head_features: int = 48
     pos_grid: int = 16  # learned position grid (interpolated to other sizes)
     image_size: int = 128  # long side the model is trained and run at
+    prior: bool = True  # take the template prior (facebench.baseline.prior) as input, predict corrections
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -75,6 +75,8 @@ class AlternatingEncoder(nn.Module):
         self.config = config
         D = config.dim
         self.patch_embed = nn.Conv2d(3, D, kernel_size=config.patch, stride=config.patch)
+        self.prior_embed = (nn.Conv2d(5, D, kernel_size=config.patch, stride=config.patch)
+                            if config.prior else None)
         self.pos_embed = nn.Parameter(torch.randn(1, D, config.pos_grid, config.pos_grid) * 0.02)
         self.blocks = nn.ModuleList(
             Block(D, config.heads, config.mlp_ratio, config.layerscale) for _ in range(config.depth)
@@ -83,10 +85,12 @@ class AlternatingEncoder(nn.Module):
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, images):
+    def forward(self, images, prior=None):
         B, S, _, H, W = images.shape
         x = (images.reshape(B * S, 3, H, W) - self.mean) / self.std
         x = self.patch_embed(x)  # (B*S, D, h, w)
+        if self.prior_embed is not None:
+            x = x + self.prior_embed(normalize_prior(prior.reshape(B * S, 5, H, W)))
         h, w = x.shape[-2:]
         pos = self.pos_embed
         if pos.shape[-2:] != (h, w):
@@ -117,11 +121,13 @@ class FaceTransformer(nn.Module):
         self.depth_head = DPTHead(out_channels=2, **kw)
         self.canonical_head = DPTHead(out_channels=5, **kw)
 
-    def forward(self, images) -> dict:
+    def forward(self, images, prior=None) -> dict:
         """Predict dense maps for a batch of frame sequences.
 
         Args:
             images: (B,S,3,H,W) float RGB in [0, 1]; any H, W (padded to the patch size inside).
+            prior: (B,S,5,H,W) template prior maps (:mod:`facebench.baseline.prior`), required
+                when ``config.prior``: depth and canonical are then corrections to it.
 
         Returns a dict:
             ``depth``                (B,S,H,W)   z-depth in metres, > 0 (exp activation)
@@ -131,23 +137,38 @@ class FaceTransformer(nn.Module):
             ``foreground_logit``     (B,S,H,W)   logit of "this pixel has a canonical coordinate"
         """
         B, S, _, H, W = images.shape
+        if self.config.prior and prior is None:
+            raise ValueError("this model takes a template prior: forward(images, prior)")
         p = self.config.patch
         pad_h, pad_w = (-H) % p, (-W) % p
-        x = images
+        x, xp = images, prior
         if pad_h or pad_w:
             x = F.pad(images.reshape(B * S, 3, H, W), (0, pad_w, 0, pad_h), mode="replicate")
             x = x.reshape(B, S, 3, H + pad_h, W + pad_w)
-        feats = self.encoder(x)
+            if prior is not None:
+                xp = F.pad(prior.reshape(B * S, 5, H, W), (0, pad_w, 0, pad_h), mode="replicate")
+                xp = xp.reshape(B, S, 5, H + pad_h, W + pad_w)
+        feats = self.encoder(x, xp if self.config.prior else None)
         size = (H + pad_h, W + pad_w)
         d = self.depth_head(feats, size)[..., :H, :W].reshape(B, S, 2, H, W)
         c = self.canonical_head(feats, size)[..., :H, :W].reshape(B, S, 5, H, W)
+        depth, canonical = torch.exp(d[:, :, 0].clamp(-10.0, 10.0)), c[:, :, :3]
+        if self.config.prior:
+            depth = depth * prior[:, :, 0].clamp(min=1e-3)
+            canonical = canonical + prior[:, :, 1:4]
         return {
-            "depth": torch.exp(d[:, :, 0].clamp(-10.0, 10.0)),
+            "depth": depth,
             "depth_confidence": 1.0 + torch.exp(d[:, :, 1].clamp(max=20.0)),
-            "canonical": c[:, :, :3],
+            "canonical": canonical,
             "canonical_confidence": 1.0 + torch.exp(c[:, :, 3].clamp(max=20.0)),
             "foreground_logit": c[:, :, 4],
         }
+
+
+def normalize_prior(prior):
+    """Prior channels to unit-ish range: log depth, canonical as is, hit mask as +-1."""
+    depth = torch.log(prior[:, :1].clamp(min=1e-3))
+    return torch.cat([depth, prior[:, 1:4], 2 * prior[:, 4:5] - 1], dim=1)
 
 
 def count_parameters(model: nn.Module) -> int:

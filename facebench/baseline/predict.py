@@ -20,10 +20,12 @@ from facebench.errors import FacebenchError, did_you_mean
 METHODS = ("transformer", "mean-depth-plane", "template-frontal")
 
 
-def run_transformer(model, images, frames_per_window: int, image_size: int, device="cpu") -> dict:
+def run_transformer(model, images, frames_per_window: int, image_size: int, device="cpu", K=None,
+                    T_cam_from_world=None) -> dict:
     """Model maps for a clip.  images (T,H,W,3) uint8 -> depth (T,H,W), canonical (T,H,W,3),
     confidence (T,H,W) (the canonical confidence), foreground (T,H,W) probability, at the
-    input resolution."""
+    input resolution.  ``K`` and ``T_cam_from_world`` (the clip's camera) are needed by a model
+    that takes the template prior."""
     import torch
     import torch.nn.functional as F
 
@@ -35,13 +37,20 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
     canonical = np.empty((T, H, W, 3), np.float32)
     confidence = np.empty((T, H, W), np.float32)
     foreground = np.empty((T, H, W), np.float32)
+    prior = None
+    if model.config.prior:
+        from facebench.baseline.prior import template_prior
+        from facebench.data import rescale_K
+
+        prior = template_prior(rescale_K(K, (H, W), (h, w)), T_cam_from_world, h, w)
+        prior = torch.from_numpy(prior).to(device)
     with torch.inference_mode():
         for t0 in range(0, T, frames_per_window):
             x = torch.from_numpy(images[t0:t0 + frames_per_window]).to(device)
             x = x.permute(0, 3, 1, 2).float() / 255
             if (h, w) != (H, W):
                 x = F.interpolate(x, size=(h, w), mode="area" if h < H else "bilinear", align_corners=None)
-            out = model(x[None])
+            out = model(x[None], None if prior is None else prior.expand(len(x), -1, -1, -1)[None])
             maps = torch.cat([out["depth"][0, :, None], out["canonical"][0],
                               out["canonical_confidence"][0, :, None],
                               torch.sigmoid(out["foreground_logit"][0, :, None])], dim=1)  # (S,6,h,w)
@@ -115,7 +124,8 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             np.zeros((0, 2), np.float32)
         t0 = time.perf_counter()
         if method == "transformer":
-            maps = run_transformer(model, clip.image, frames_per_window, model.config.image_size, device)
+            maps = run_transformer(model, clip.image, frames_per_window, model.config.image_size, device,
+                                   K=clip.K, T_cam_from_world=clip.T_cam_from_world)
         elif method == "template-frontal":
             maps = template_frontal((T, H, W), clip.K, clip.T_cam_from_world, template)
         else:

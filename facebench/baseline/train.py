@@ -118,7 +118,7 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
         _truncate_log(out_dir / "train_log.csv", start)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    dataset = ShardDataset(gt_dir, window=tcfg.window, size=mcfg.image_size, seed=tcfg.seed)
+    dataset = ShardDataset(gt_dir, window=tcfg.window, size=mcfg.image_size, seed=tcfg.seed, prior=mcfg.prior)
     loader = DataLoader(dataset, batch_sampler=StepBatches(len(dataset), tcfg.batch_size, tcfg.seed,
                                                            start, tcfg.steps),
                         num_workers=tcfg.num_workers, persistent_workers=False)
@@ -140,7 +140,7 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
             writer.writeheader()
         step = start
         for batch in loader:
-            out = model(batch["image"])
+            out = model(batch["image"], batch.get("prior"))
             loss, terms = total_loss(out, batch, tcfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,47 @@
+"""The template prior: what the camera alone says about the face.
+
+A capture rig aims every camera at the head, so the neutral template placed at
+the world origin and rendered from a clip's camera (exactly the
+``template-frontal`` trivial row) already predicts depth and canonical
+coordinates to a couple of centimetres.  The reference transformer takes this
+rendering as five extra input channels and predicts *corrections* to it:
+``depth = prior_depth * exp(delta)``, ``canonical = prior_canonical + delta``.
+With zero-initialised output layers an untrained model reproduces the trivial
+row, and training can only move it towards the truth.
+
+Channels of a prior map (5,H,W) float32: depth (metres), canonical x, y, z
+(normalized), hit (1 where the template is seen, 0 where values are filled in
+from the nearest template pixel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_CACHE: dict = {}
+_TEMPLATE = []
+
+
+def _template():
+    if not _TEMPLATE:
+        from facebench.templates import load
+
+        _TEMPLATE.append(load("facebench-head"))
+    return _TEMPLATE[0]
+
+
+def template_prior(K, T_cam_from_world, height: int, width: int) -> np.ndarray:
+    """(5,H,W) prior map for one camera (cached: a clip's camera does not move)."""
+    from facebench.baseline.trivial import template_frontal
+
+    K = np.asarray(K, np.float64)
+    T = np.asarray(T_cam_from_world, np.float64)
+    key = (K.tobytes(), T.tobytes(), int(height), int(width))
+    if key not in _CACHE:
+        maps = template_frontal((1, height, width), K, T, _template())
+        hit = (maps["confidence"][0] > 1.5).astype(np.float32)
+        prior = np.concatenate([maps["depth"][0][None], maps["canonical"][0].transpose(2, 0, 1), hit[None]])
+        if len(_CACHE) > 4096:
+            _CACHE.clear()
+        _CACHE[key] = prior.astype(np.float32)
+    return _CACHE[key]
