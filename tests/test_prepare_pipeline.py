@@ -111,12 +111,24 @@ def test_benchmark_layout_uses_pointclouds_and_tracking(captures, tmp_path):
     from facebench.io.shards import GTReader, validate_gt
     from facebench.prepare import prepare_nersemble
 
-    summary = prepare_nersemble(captures["benchmark"], tmp_path / "gt", config=FAST, progress=False)
+    from facebench.nersemble import open_capture
+
+    summary = prepare_nersemble(captures["benchmark"], tmp_path / "gt", config=FAST, resolution=48,
+                                progress=False)
     assert validate_gt(tmp_path / "gt") == []
     assert summary.clips == 3
     reader = GTReader(tmp_path / "gt")
-    clip = reader.clip(reader.clip_ids[0])
-    assert (clip.mask > 0).sum() > 100
+    cid = reader.clip_ids[0]
+    clip = reader.clip(cid)
+    assert clip.image.shape == (3, 48, 32, 3) and clip.depth.shape == (3, 48, 32)  # long side 96 -> 48
+    pid, seq, serial = cid.split("/")
+    full = open_capture(captures["benchmark"]).camera(pid, serial, 64, 96)
+    np.testing.assert_allclose(clip.K, full.rescaled(32, 48).K)
+    assert (clip.mask > 0).sum() > 50
+    import h5py
+
+    with h5py.File(tmp_path / "gt" / reader.clip_info(cid)["shard"], "r") as f:
+        assert f[f"{pid}/{seq}"].attrs["fit_init"] == "tracking"
 
 
 def test_on_error_skip_records_the_failure(captures, tmp_path):
