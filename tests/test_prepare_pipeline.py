@@ -109,9 +109,8 @@ def test_loky_and_dask_give_identical_datasets(prepared_v1, captures, tmp_path):
 
 def test_benchmark_layout_uses_pointclouds_and_tracking(captures, tmp_path):
     from facebench.io.shards import GTReader, validate_gt
-    from facebench.prepare import prepare_nersemble
-
     from facebench.nersemble import open_capture
+    from facebench.prepare import prepare_nersemble
 
     summary = prepare_nersemble(captures["benchmark"], tmp_path / "gt", config=FAST, resolution=48,
                                 progress=False)
