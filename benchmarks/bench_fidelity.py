@@ -24,45 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def compare(truth_dir, prepared_dir, template) -> dict:
-    """Per-clip errors pooled over the whole folder."""
-    from facebench.io.shards import GTReader
-
-    truth, prep = GTReader(truth_dir), GTReader(prepared_dir)
-    scale_mm = 1000.0 * float(template.scale)
-    face, regions, track = [], [], []
-    missing = sorted(set(truth.clip_ids) - set(prep.clip_ids))
-    for cid in sorted(set(truth.clip_ids) & set(prep.clip_ids)):
-        t, p = truth.clip(cid), prep.clip(cid)
-        ok = np.isfinite(t.canonical).all(-1) & np.isfinite(p.canonical).all(-1)
-        err = np.linalg.norm(p.canonical - t.canonical, axis=-1) * scale_mm
-        face.append(err[ok & (t.mask == 1)])
-        regions.append(err[ok & np.isin(t.mask, (1, 2))])
-        pid, seq, _ = cid.split("/")
-        _, verts = truth.sequence_vertices(pid, seq)
-        tr = p.tracks
-        from facebench.geometry import Camera
-
-        cam = Camera(t.K, t.T_cam_from_world, t.shape[2], t.shape[1])
-        for f in range(len(verts)):
-            vis = tr.visible[:, f]
-            if not vis.any():
-                continue
-            xyz = template.from_canonical(tr.query_canonical[vis], verts[f])
-            uv, _ = cam.project_world(xyz)
-            track.append(np.linalg.norm(uv - tr.xy[vis, f], axis=-1))
-    cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0))  # noqa: E731
-    face, regions, track = cat(face), cat(regions), cat(track)
-    return {"clips": len(set(truth.clip_ids) & set(prep.clip_ids)), "clips_missing": len(missing),
-            "face_median_mm": float(np.median(face)), "face_mean_mm": float(face.mean()),
-            "face_p90_mm": float(np.quantile(face, 0.9)), "regions_mean_mm": float(regions.mean()),
-            "track_median_px": float(np.median(track)) if track.size else float("nan"),
-            "track_mean_px": float(track.mean()) if track.size else float("nan"),
-            "pixels_face": int(face.size)}
-
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -81,6 +42,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     from facebench.prepare import prepare_nersemble
+    from facebench.prepare.fidelity import compare
     from facebench.synth import synthesize
     from facebench.templates import load
 
