@@ -174,3 +174,22 @@ def test_cli_reports_config_typos_in_one_line(captures, tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "did you mean 'iterations'" in err[0]
+
+
+def test_cli_prepares_then_resumes(captures, tmp_path, capsys):
+    import yaml
+
+    from facebench.cli import main
+
+    cfg = tmp_path / "fast.yaml"
+    cfg.write_text(yaml.safe_dump(FAST))
+    args = ["prepare", "nersemble", "--root", str(captures["benchmark"]), "--out", str(tmp_path / "gt"),
+            "--frames", "0:2", "--resolution", "32", "--cameras", "222200037", "--config", str(cfg)]
+    for expected in ("prepared 1 sequences (1 clips, 2 frames", "skipped 1 already done"):
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        assert exc.value.code == 0
+        assert expected in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "gt" / "manifest.json").read_text())
+    assert [c["id"].split("/")[2] for c in manifest["clips"]] == ["222200037"]
+    assert manifest["config"]["frames"] == "0:2" and manifest["config"]["resolution"] == 32
