@@ -119,9 +119,12 @@ class MeshProximity:
         face_id = np.full(n, -1, dtype=np.int64)
         st = np.zeros((n, 2))
         limit = np.inf if max_distance is None else float(max_distance)
-        for s in range(0, n, _CHUNK_POINTS):
-            sl = slice(s, min(s + _CHUNK_POINTS, n))
-            query_chunk = self._query_chunk_igl if self.backend == "igl" else self._query_chunk
+        igl = self.backend == "igl"
+        query_chunk, chunk = (
+            (self._query_chunk_igl, 8 * _CHUNK_POINTS) if igl else (self._query_chunk, _CHUNK_POINTS)
+        )
+        for s in range(0, n, chunk):
+            sl = slice(s, min(s + chunk, n))
             face_id[sl], st[sl] = query_chunk(points[sl], limit)
 
         found = face_id >= 0
