@@ -60,24 +60,25 @@ def prepare_synth_benchmark(name: str = "synth-v1", out=None, capture=None,
         if manifest.get("benchmark") == name and manifest.get("clips"):
             return SynthSummary(name, out, len(manifest["clips"]),
                                 sum(c["T"] for c in manifest["clips"]), time.perf_counter() - start)
-    tmp = None
-    if capture is None:
-        tmp = Path(tempfile.mkdtemp(prefix=f"facebench-{name}-"))
-        capture = tmp / "capture"
-    try:
-        synthesize(capture, preset=src.get("preset", "small"), layout=src.get("layout", "v1"),
-                   seed=int(src.get("seed", 0)),
-                   participants=list(src.get("participants") or bench.split.participants),
-                   sequences=src.get("sequences"), frames=src.get("frames"), truth_gt=out,
-                   gt_resolution=(bench.width, bench.height), template=bench.template, progress=progress,
-                   truth_dir=(tmp / "truth") if tmp is not None else None)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
     writer = GTWriter(out, template=_template_info(bench.template), dataset="synth", config={})
-    manifest = writer.load_manifest()
-    manifest["benchmark"] = name
-    write_json_atomic(manifest_path, manifest)
+    with writer.locked():  # a second run on the same folder refuses instead of interleaving shards
+        tmp = None
+        if capture is None:
+            tmp = Path(tempfile.mkdtemp(prefix=f"facebench-{name}-"))
+            capture = tmp / "capture"
+        try:
+            synthesize(capture, preset=src.get("preset", "small"), layout=src.get("layout", "v1"),
+                       seed=int(src.get("seed", 0)),
+                       participants=list(src.get("participants") or bench.split.participants),
+                       sequences=src.get("sequences"), frames=src.get("frames"), truth_gt=out,
+                       gt_resolution=(bench.width, bench.height), template=bench.template, progress=progress,
+                       truth_dir=(tmp / "truth") if tmp is not None else None)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        manifest = writer.load_manifest()
+        manifest["benchmark"] = name
+        write_json_atomic(manifest_path, manifest)
     return SynthSummary(name, out, len(manifest["clips"]), sum(c["T"] for c in manifest["clips"]),
                         time.perf_counter() - start)
 
