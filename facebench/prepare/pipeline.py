@@ -58,23 +58,40 @@ class Summary:
 
 
 def _sequence_job(root, layout, participant, sequence, serials, frame_ids, template_name, config: dict,
-                  resolution, writer, index, on_error):
+                  resolution, writer, index, on_error, show_stages=False):
     """Worker side: one sequence to one shard.  Returns ("ok", entry, stats) or ("failed", key, error)."""
     from facebench.nersemble import open_capture
     from facebench.prepare.config import PipelineConfig
-    from facebench.prepare.sequence import prepare_sequence
+    from facebench.prepare.sequence import STAGES, prepare_sequence
     from facebench.templates import load
 
+    bar = None
+    if show_stages:  # in-process run: a bar over the stages of this sequence
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(STAGES), desc=f"{participant}/{sequence}", unit="stage", leave=False)
     try:
         with open_capture(root, layout) as capture:
             seq, stats = prepare_sequence(capture, participant, sequence, serials, frame_ids,
-                                          load(template_name), PipelineConfig.from_dict(config), resolution)
+                                          load(template_name), PipelineConfig.from_dict(config), resolution,
+                                          progress=None if bar is None else _stage_callback(bar))
         entry = writer.write_sequence(seq, index)
         return "ok", entry, stats
     except Exception as exc:
         if on_error == "raise":
             raise
         return "failed", f"{participant}/{sequence}", f"{type(exc).__name__}: {exc}"
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _stage_callback(bar):
+    def done(stage: str, next_stage: str) -> None:
+        bar.set_postfix_str(next_stage)
+        bar.update(1)
+
+    return done
 
 
 def hashed_config(config: dict, template, layout: str, cameras, frames, resolution) -> dict:
@@ -130,9 +147,11 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
             summary.failures.append((f"{participant}/{sequence}", f"{type(exc).__name__}: {exc}"))
         todo = [s for s in selection if not writer.is_done(s.participant, s.sequence)]
         summary.sequences_skipped = len(selection) - len(todo)
+        # one sequence, run in this process: also show its stages
+        stages = bool(progress) and backend == "loky" and (len(todo) == 1 or int(workers) == 1)
         jobs = [joblib.delayed(_sequence_job)(str(root), layout, s.participant, s.sequence, list(s.serials),
                                               np.asarray(s.frame_ids), template, cfg_dict, resolution, writer,
-                                              index_of[(s.participant, s.sequence)], on_error)
+                                              index_of[(s.participant, s.sequence)], on_error, stages)
                 for s in todo]
         bar = _progress_bar(len(jobs), progress)
         try:

@@ -198,12 +198,18 @@ def build_clips(template, vertices, views: Views, participant, sequence, cfg: Pi
     return clips
 
 
+STAGES = ("read", "fuse", "fit", "maps")
+
+
 def prepare_sequence(capture, participant: str, sequence: str, serials, frame_ids, template,
-                     cfg: PipelineConfig, resolution: int | None = None):
-    """GT of one sequence: ``(facebench.io.shards.Sequence, stats dict)``."""
+                     cfg: PipelineConfig, resolution: int | None = None, progress=None):
+    """GT of one sequence: ``(facebench.io.shards.Sequence, stats dict)``.
+
+    ``progress``: optional ``callback(stage_done, next_stage)`` called after each of :data:`STAGES`.
+    """
     from facebench.io.shards import Sequence
 
-    clock = _Clock()
+    clock = _Clock(progress)
     frame_ids = np.asarray(frame_ids, dtype=np.int32)
     views = read_views(capture, participant, sequence, serials, frame_ids, resolution)
     clock.lap("read")
@@ -230,11 +236,15 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
 class _Clock:
     """Wall and CPU (this process) seconds per stage: CPU time stays meaningful on a busy machine."""
 
-    def __init__(self):
+    def __init__(self, progress=None):
         self.wall, self.cpu = {}, {}
+        self.progress = progress
         self._w, self._c = time.perf_counter(), time.process_time()
 
     def lap(self, name: str) -> None:
         w, c = time.perf_counter(), time.process_time()
         self.wall[name], self.cpu[name] = w - self._w, c - self._c
         self._w, self._c = w, c
+        if self.progress is not None:
+            i = STAGES.index(name)
+            self.progress(name, STAGES[i + 1] if i + 1 < len(STAGES) else "write")
