@@ -54,8 +54,11 @@ def _resize(array: np.ndarray, size: tuple[int, int], nearest: bool = False) -> 
 
 
 def read_views(capture, participant: str, sequence: str, serials, frame_ids, resolution=None,
-               progress=None) -> Views:
-    """Read (and resize) images, alpha maps and depth maps of every camera and frame."""
+               silhouette_threshold: float = 0.1) -> Views:
+    """Read (and resize) images, alpha maps and depth maps of every camera and frame.
+
+    Without alpha maps (v2), alpha is a silhouette against the camera's BACKGROUND image.
+    """
     cams, images, alphas, depths = [], [], [], []
     silhouettes = False
     for serial in serials:
@@ -69,15 +72,14 @@ def read_views(capture, participant: str, sequence: str, serials, frame_ids, res
         if first.alpha is None:  # v2: no alpha maps; silhouettes against the BACKGROUND image
             background = _background(capture, participant, sequence, serial, (w, h))
             silhouettes = background is not None
-            alphas.append(np.stack([_resize(_silhouette(f, background), size) for f in frames]))
+            alphas.append(np.stack([_resize(_silhouette(f, background, silhouette_threshold), size)
+                                    for f in frames]))
         else:
             alphas.append(np.stack([_resize(_alpha(f), size) for f in frames]))
         if first.depth is not None:
             depths.append(np.stack([_resize(f.depth.astype(np.float32), size, nearest=True) for f in frames]))
         else:
             depths.append(None)
-        if progress is not None:
-            progress(serial)
     return Views(list(serials), cams, images, alphas, depths, silhouettes)
 
 
@@ -99,12 +101,12 @@ def _background(capture, participant, sequence, serial, size):
     return _resize(bg, size)
 
 
-def _silhouette(view, background) -> np.ndarray:
+def _silhouette(view, background, threshold: float) -> np.ndarray:
     from facebench.prepare.hull import silhouette
 
     if background is None:
         return np.ones(view.image.shape[:2], np.float32)
-    return silhouette(view.image, background)
+    return silhouette(view.image, background, threshold)
 
 
 def frame_clouds(capture, participant, sequence, frame_ids, views: Views, cfg: PipelineConfig) -> list:
@@ -123,7 +125,9 @@ def frame_clouds(capture, participant, sequence, frame_ids, views: Views, cfg: P
             elif views.silhouettes:
                 from facebench.prepare.hull import visual_hull_cloud
 
-                cloud = visual_hull_cloud(views.cameras, [a[t] for a in views.alphas])
+                cloud = visual_hull_cloud(views.cameras, [a[t] for a in views.alphas],
+                                          extent=cfg.fusion.hull_extent, voxel=cfg.fusion.hull_voxel,
+                                          alpha_threshold=cfg.fusion.alpha_threshold)
             else:
                 raise InputError(f"{participant}/{sequence} frame {fid}: no depth maps, point cloud or "
                                  "background images to fit the template to", capture.root)
@@ -211,7 +215,8 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
 
     clock = _Clock(progress)
     frame_ids = np.asarray(frame_ids, dtype=np.int32)
-    views = read_views(capture, participant, sequence, serials, frame_ids, resolution)
+    views = read_views(capture, participant, sequence, serials, frame_ids, resolution,
+                       cfg.fusion.silhouette_threshold)
     clock.lap("read")
     clouds = frame_clouds(capture, participant, sequence, frame_ids, views, cfg)
     init = tracking_init(capture, participant, sequence, frame_ids, template)
