@@ -193,3 +193,4 @@ def test_cli_prepares_then_resumes(captures, tmp_path, capsys):
     manifest = json.loads((tmp_path / "gt" / "manifest.json").read_text())
     assert [c["id"].split("/")[2] for c in manifest["clips"]] == ["222200037"]
     assert manifest["config"]["frames"] == "0:2" and manifest["config"]["resolution"] == 32
+    assert manifest["config"]["cameras"] == ["222200037"]

@@ -96,8 +96,10 @@ def _stage_callback(bar):
 
 def hashed_config(config: dict, template, layout: str, cameras, frames, resolution) -> dict:
     """The configuration recorded in the manifest: every value that changes the output."""
+    if isinstance(cameras, str):  # "a,b" from the command line
+        cameras = [c.strip() for c in cameras.split(",") if c.strip()]
     return {"pipeline": config, "template": {"name": template.name, "sha256": template.sha256},
-            "layout": layout, "cameras": sorted(cameras) if cameras else None,
+            "layout": layout, "cameras": sorted(str(c) for c in cameras) if cameras else None,
             "frames": None if frames is None else str(frames), "resolution": resolution}
 
 
