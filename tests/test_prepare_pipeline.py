@@ -90,21 +90,29 @@ def test_changed_config_redoes_the_sequence(prepared_v1, captures, tmp_path):
 
 
 @pytest.mark.slow
-def test_loky_and_dask_give_identical_datasets(prepared_v1, captures, tmp_path):
+def test_loky_processes_and_dask_give_identical_datasets(tmp_path):
+    """Two sequences: loky with 2 worker processes vs a Dask cluster (one thread, in this process)."""
     pytest.importorskip("distributed")
     from distributed import Client
 
     from facebench.io.shards import dataset_hashes
     from facebench.prepare import prepare_nersemble
+    from facebench.synth import synthesize
 
+    synthesize(tmp_path / "cap", preset="tiny", layout="v1", seed=9, sequences=2, frames=2,
+               truth_dir=tmp_path / "truth", progress=False)
+    loky = prepare_nersemble(tmp_path / "cap", tmp_path / "loky", config=FAST, workers=2, progress=False)
+    assert loky.sequences_done == 2
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
-        prepare_nersemble(captures["v1"], tmp_path / "dask", config=FAST, backend="dask", scheduler=client,
+        prepare_nersemble(tmp_path / "cap", tmp_path / "dask", config=FAST, backend="dask", scheduler=client,
                           progress=False)
-    a, b = prepared_v1[0], tmp_path / "dask"
-    shard = "shards/shard-00000.h5"
-    assert dataset_hashes(a / shard) == dataset_hashes(b / shard)
+    a, b = tmp_path / "loky", tmp_path / "dask"
     ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
     assert ma["clips"] == mb["clips"] and ma["config_hash"] == mb["config_hash"]
+    shards = sorted(s["file"] for s in ma["shards"])
+    assert shards == ["shards/shard-00000.h5", "shards/shard-00001.h5"]
+    for shard in shards:
+        assert dataset_hashes(a / shard) == dataset_hashes(b / shard)
 
 
 def test_benchmark_layout_uses_pointclouds_and_tracking(captures, tmp_path):
