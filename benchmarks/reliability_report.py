@@ -98,7 +98,7 @@ def run_fuzz() -> tuple:
         cwd=REPO,
         timeout=3600,
     )
-    examples = sum(int(n) for n in re.findall(r"- (\d+) passing examples", proc.stdout))
+    examples = sum(int(n) for n in re.findall(r"- (\d+) passing, \d+ failing", proc.stdout))
     summary = (proc.stdout.strip().splitlines() or ["no output"])[-1].strip("= ")
     return (
         FUZZ,
@@ -122,8 +122,44 @@ def _row(case, passed, outcome, seconds) -> str:
 
 HEADER = "| case | input | expected | outcome (measured) | s | result |\n|---|---|---|---|---|---|"
 
+GUARANTEES = """## What holds, and how
 
-def render(rows, seconds: float) -> str:
+* **A killed `prepare` loses nothing committed and leaves nothing half-visible.** Each shard is
+  written under a temporary name (`shards/.shard-00001.h5.tmp-PID`), fsynced and renamed into
+  place; `manifest.json` is the commit record, itself replaced atomically. Readers open only
+  shards listed in the manifest. Rerunning the same command resumes: sequences already
+  committed with the same config hash are skipped, temporaries of the killed run are deleted,
+  the rest is redone. Preparation is deterministic, so the resumed folder is identical
+  (per-dataset sha256 and manifest) to an uninterrupted run.
+* **One writer per output folder.** `prepare` holds an `flock` on `OUT/.lock` for its whole run;
+  a second run on the same `--out` stops with one line naming the holder's pid. The kernel
+  drops the lock when the holder dies, even by SIGKILL, so a crash never blocks the next run.
+  (Limitation: Dask/Ray workers on other machines of a killed run are not stopped by the lock.)
+* **Broken capture files give one line naming the file** and exit status 2. With
+  `--on-error skip` the sequence is recorded under `failures` in manifest.json (participant,
+  sequence, the same message) and the run goes on; no shard is written for it.
+* **`facebench verify GT_DIR`** re-hashes every listed shard (sha256 and size against the
+  manifest), opens it, and checks every dataset's shape and dtype against SPEC §4; it prints a
+  per-shard report and exits 2 on any mismatch. Shard files not in the manifest and leftover
+  temporaries are listed but are not errors (no reader opens them).
+* **Untrusted predictions** are read without pickle, with every `.npz` member's declared size
+  checked against the expected shape before decompression, no symlinks, and no archive entry
+  that is absolute or contains `..`; see the table below and docs/FORMATS.md.
+
+Crash points for testing: `FACEBENCH_CRASH_AT=NAME[:N]` makes the process SIGKILL itself the
+N-th time it reaches NAME (facebench/faults.py): `shard-temp-written`, `shard-renamed`,
+`manifest-temp-written`, `sequence-committed`."""
+
+
+def code_version() -> str:
+    """The commit the report ran on (and whether the working tree differed from it)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    dirty = subprocess.run(["git", "status", "--porcelain", "facebench"], capture_output=True, text=True,
+                           cwd=REPO)
+    return (head.stdout.strip() or "unknown") + (" with uncommitted changes" if dirty.stdout.strip() else "")
+
+
+def render(rows, seconds: float, version: str) -> str:
     n_pass = sum(1 for _, passed, _, _ in rows if passed)
     lines = [
         "# Reliability report",
@@ -133,7 +169,11 @@ def render(rows, seconds: float) -> str:
         "Paths under the run's temporary folder are shown as TMP._",
         "",
         f"**{n_pass} of {len(rows)} cases pass** "
-        f"(whole run {seconds / 60:.1f} min on a shared 2-core machine).",
+        f"(whole run {seconds / 60:.1f} min on a shared 2-core machine; facebench {version}).",
+        "",
+        GUARANTEES,
+        "",
+        "## How the cases were run",
         "",
         "Preparation cases run `python -m facebench prepare nersemble` on a tiny synthetic capture "
         "(1 participant, 2 sequences, 3 cameras, 2 frames, stored at 32 px; fast fit settings from "
@@ -173,6 +213,7 @@ def main(argv=None) -> int:
     if args.only:
         cases = [c for c in cases if c.id.startswith(tuple(args.only))]
     t0 = time.perf_counter()
+    version = code_version()  # before the code snapshot is taken
     rows = []
     with tempfile.TemporaryDirectory(prefix="facebench-reliability-") as tmp:
         tmp = Path(tmp)
@@ -189,7 +230,7 @@ def main(argv=None) -> int:
             rows.append(run_fuzz())
             print(_row(*rows[-1]), flush=True)
     if args.only is None:
-        Path(args.out).write_text(render(rows, time.perf_counter() - t0))
+        Path(args.out).write_text(render(rows, time.perf_counter() - t0, version))
         print(f"wrote {args.out}")
     return 0 if all(passed for _, passed, _, _ in rows) else 1
 
