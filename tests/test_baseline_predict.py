@@ -84,3 +84,11 @@ def test_unknown_method_and_missing_benchmark(gt, tmp_path):
         predict(gt, tmp_path, method="template-frontl", progress=False)
     with pytest.raises(FacebenchError, match="pass --benchmark"):
         predict(gt, tmp_path, method="mean-depth-plane", progress=False)
+
+
+def test_shipped_checkpoint_loads_offline():
+    from facebench.baseline.checkpoint import SHIPPED, load_model
+
+    assert SHIPPED.is_file() and SHIPPED.stat().st_size < 20 * 2**20
+    model, meta = load_model()  # no path: the shipped tiny model
+    assert meta["model"]["name"] == "tiny" and meta["step"] > 0 and model.config.prior
