@@ -72,7 +72,8 @@ class ShardDataset(Dataset):
     clips: optional list of clip ids (or participant ids) to keep.
     seed: with ``samples`` set, item ``i`` is a random window drawn from ``(seed, i)``.
     samples: dataset length for random sampling; None enumerates every window start.
-    prior: add the template prior of each clip's camera (``facebench-head`` GT only).
+    prior: add the template prior of each clip's camera (``facebench-head`` GT only); the
+        ``canonical`` targets are then expressed in the prior template's normalization.
     """
 
     def __init__(self, gt_dir, window: int = 4, size: int | None = None, clips=None, seed: int = 0,
@@ -125,9 +126,13 @@ class ShardDataset(Dataset):
         clip = self._reader().clip(info["id"], fields=("image", "mask", "depth", "canonical"),
                                    frames=slice(start, start + self.window))
         out_hw = resized_shape(info["H"], info["W"], self.size)
-        item = to_tensors(clip.image, clip.mask, np.asarray(clip.depth, np.float32),
-                          np.asarray(clip.canonical, np.float32), clip.K, clip.T_cam_from_world, out_hw,
-                          info["id"], start)
+        canonical = np.asarray(clip.canonical, np.float32)
+        if self.prior:
+            from facebench.baseline.prior import prior_normalization, renormalize
+
+            canonical = renormalize(canonical, self.reader.center, self.reader.scale, *prior_normalization())
+        item = to_tensors(clip.image, clip.mask, np.asarray(clip.depth, np.float32), canonical, clip.K,
+                          clip.T_cam_from_world, out_hw, info["id"], start)
         if self.prior:
             from facebench.baseline.prior import template_prior
 

@@ -92,3 +92,14 @@ def test_shipped_checkpoint_loads_offline():
     assert SHIPPED.is_file() and SHIPPED.stat().st_size < 20 * 2**20
     model, meta = load_model()  # no path: the shipped tiny model
     assert meta["model"]["name"] == "tiny" and meta["step"] > 0 and model.config.prior
+
+
+def test_renormalize_between_template_versions():
+    from facebench.baseline.prior import renormalize
+
+    # a point at x_c = (0, 0.1, 0) m: (0, 1, 0) under center 0 / scale 0.1; (0, 0.4, 0) under center
+    # (0, 0.06, 0) / scale 0.1; (0, 0.5, 0) under center 0 / scale 0.2
+    c = np.array([[0.0, 1.0, 0.0]], np.float32)
+    np.testing.assert_allclose(renormalize(c, [0, 0, 0], 0.1, [0, 0.06, 0], 0.1), [[0, 0.4, 0]], atol=1e-6)
+    np.testing.assert_allclose(renormalize(c, [0, 0, 0], 0.1, [0, 0, 0], 0.2), [[0, 0.5, 0]], atol=1e-6)
+    assert renormalize(c, [0, 0, 0], 0.1, [0, 0, 0], 0.1) is c

@@ -90,6 +90,7 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
         reader.clip_info(cid)  # unknown ids fail here, before any work
     params: dict = {}
     model = template = None
+    template_frame = (reader.center, reader.scale)
     if method == "transformer":
         import torch
 
@@ -97,6 +98,10 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, meta = load_model(checkpoint, device=device)
+        if model.config.prior:
+            from facebench.baseline.prior import prior_normalization
+
+            template_frame = prior_normalization()
         frames_per_window = frames_per_window or int(meta.get("train", {}).get("window", 4))
         params = {"checkpoint": str(checkpoint) if checkpoint else f"shipped:{SHIPPED.name}",
                   "config": meta["model"]["name"], "step": meta.get("step"),
@@ -109,6 +114,7 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             raise FacebenchError(f"template-frontal supports facebench-head GT only (this GT uses "
                                  f"{reader.template_name!r})")
         template = load("facebench-head")
+        template_frame = (np.asarray(template.center), float(template.scale))
         params = {"template": template.name, "track_max_distance": max_distance}
     device = device or "cpu"
 
@@ -130,6 +136,11 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             maps = template_frontal((T, H, W), clip.K, clip.T_cam_from_world, template)
         else:
             maps = mean_depth_plane((T, H, W), clip.T_cam_from_world)
+        if method != "mean-depth-plane":  # template canonical frame -> this GT's normalization
+            from facebench.baseline.prior import renormalize
+
+            center, scale = np.asarray(template_frame[0]), template_frame[1]
+            maps["canonical"] = renormalize(maps["canonical"], center, scale, reader.center, reader.scale)
         if method == "mean-depth-plane":
             xy, vis, xyz = static_tracks(tr.query_frame, xy_query, origin_depth(clip.T_cam_from_world),
                                          clip.K, T)

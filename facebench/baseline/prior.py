@@ -9,6 +9,11 @@ rendering as five extra input channels and predicts *corrections* to it:
 With zero-initialised output layers an untrained model reproduces the trivial
 row, and training can only move it towards the truth.
 
+The model works in the normalization (center, scale) of the template it renders
+the prior with; GT shards store theirs, and :func:`renormalize` converts targets
+and predictions between the two, so GT written with another version of the
+template's normalization still trains and scores consistently.
+
 Channels of a prior map (5,H,W) float32: depth (metres), canonical x, y, z
 (normalized), hit (1 where the template is seen, 0 where values are filled in
 from the nearest template pixel).
@@ -28,6 +33,21 @@ def _template():
 
         _TEMPLATE.append(load("facebench-head"))
     return _TEMPLATE[0]
+
+
+def prior_normalization() -> tuple[np.ndarray, float]:
+    """(center, scale) of the template the prior is rendered with: the model's canonical frame."""
+    t = _template()
+    return np.asarray(t.center, np.float64), float(t.scale)
+
+
+def renormalize(canonical, center_from, scale_from, center_to, scale_to):
+    """Normalized canonical coordinates under one (center, scale) -> under another (...,3)."""
+    center_from, center_to = np.asarray(center_from, np.float64), np.asarray(center_to, np.float64)
+    if np.allclose(center_from, center_to) and np.isclose(scale_from, scale_to):
+        return canonical
+    shift = ((center_from - center_to) / scale_to).astype(np.float32)
+    return canonical * np.float32(scale_from / scale_to) + shift
 
 
 def template_prior(K, T_cam_from_world, height: int, width: int) -> np.ndarray:

@@ -58,7 +58,7 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
           window: int | None = None, num_workers: int | None = None, checkpoint_every: int | None = None,
           model_overrides: dict | None = None, warmup: int | None = None, threads: int | None = None,
           progress: bool = True) -> dict:
-    """Train (or resume) a :class:`FaceTransformer` on the GT shards in ``gt_dir``.
+    """Train (or resume) a :class:`FaceTransformer` on the GT shards in ``gt_dir`` (a folder or a list).
 
     ``threads`` sets torch's CPU threads (1 is much faster on a busy shared machine).
 
@@ -118,14 +118,18 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
         _truncate_log(out_dir / "train_log.csv", start)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    dataset = ShardDataset(gt_dir, window=tcfg.window, size=mcfg.image_size, seed=tcfg.seed, prior=mcfg.prior)
+    gt_dirs = [gt_dir] if isinstance(gt_dir, (str, Path)) else list(gt_dir)
+    parts = [ShardDataset(g, window=tcfg.window, size=mcfg.image_size, seed=tcfg.seed, prior=mcfg.prior)
+             for g in gt_dirs]
+    dataset = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
+    n_clips = sum(len(p.clips) for p in parts)
     loader = DataLoader(dataset, batch_sampler=StepBatches(len(dataset), tcfg.batch_size, tcfg.seed,
                                                            start, tcfg.steps),
                         num_workers=tcfg.num_workers, persistent_workers=False)
 
     def checkpoint(step, elapsed):
         meta = {"step": step, "elapsed_s": round(elapsed, 2), "train": tcfg.to_dict(),
-                "gt_dir": str(gt_dir), "clips": len(dataset.clips), "last": last}
+                "gt_dir": [str(g) for g in gt_dirs], "clips": n_clips, "last": last}
         save_checkpoint(ckpt, model, meta)
         save_training_state(out_dir / "train_state.pt", opt, sched, {"torch": torch.get_rng_state()})
 

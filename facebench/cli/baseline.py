@@ -9,8 +9,8 @@ def baseline():
 
 
 @baseline.command()
-@click.option("--gt", "gt_dir", required=True, type=click.Path(file_okay=False),
-              help="GT folder (manifest.json + shards/) to train on.")
+@click.option("--gt", "gt_dir", required=True, multiple=True, type=click.Path(file_okay=False),
+              help="GT folder (manifest.json + shards/) to train on; repeat for several.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Run folder: checkpoints, train_log.csv, loss_curve.png.")
 @click.option("--config", default="tiny", show_default=True, help="Model size: tiny (CPU) or base (GPU).")
