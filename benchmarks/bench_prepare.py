@@ -56,8 +56,17 @@ def main(argv=None) -> dict:
     from facebench.templates import load
 
     work = Path(args.work or tempfile.mkdtemp(prefix="facebench-speed-"))
-    synth = synthesize(work / "capture", preset=args.preset, layout="v1", seed=args.seed, sequences=1,
-                       frames=args.frames, truth_dir=work / "truth", progress=False)
+    if (work / "truth" / "synth.json").exists():  # reuse a capture rendered by an earlier run
+        meta = json.loads((work / "truth" / "synth.json").read_text())
+        synth = argparse.Namespace(width=meta["width"], height=meta["height"],
+                                   participants=meta["participants"], sequences=meta["sequences"])
+    else:
+        synth = synthesize(work / "capture", preset=args.preset, layout="v1", seed=args.seed, sequences=1,
+                           frames=args.frames, truth_dir=work / "truth", progress=False)
+    if (work / "gt").exists():
+        import shutil
+
+        shutil.rmtree(work / "gt")
     summary = prepare_nersemble(work / "capture", work / "gt", progress=False)
     template = load("facebench-head")
     reader = GTReader(work / "gt")

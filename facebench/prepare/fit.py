@@ -36,12 +36,12 @@ class FitConfig:
     rigid_yaws_deg: tuple = (-30, 0, 30)
     rigid_pitches_deg: tuple = (-20, 0, 20)
     rigid_iterations: int = 30
-    iterations: int = 200
+    iterations: int = 250
     correspondence_every: int = 10
     max_distance_start: float = 0.02
     max_distance_end: float = 0.005
     min_normal_dot: float = 0.5
-    robust_sigma: float = 0.003  # Geman-McClure scale
+    robust_sigma: float = 0.002  # Geman-McClure scale
     point_weight: float = 0.1  # share of point-to-point next to point-to-plane
     lr: float = 0.04  # coefficients (identity, expression) and joint angles
     lr_rotation: float = 0.007  # radians
