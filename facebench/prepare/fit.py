@@ -199,9 +199,14 @@ def _initial_params(template, clouds, cameras, serials, init, config: FitConfig,
     sub = sub[:: max(1, len(sub) // 1500)]
     pts = template.canonical_vertices[sub]
     nrm = vertex_normals(template.canonical_vertices, template.faces)[sub]
+
+    # the cameras see the front half of the head: its centroid matches the cloud's head centroid
+    all_normals = vertex_normals(template.canonical_vertices, template.faces)
+    front = np.isin(template.regions, (1, 2, 3)) & (all_normals[:, 2] > 0)
     R0 = rigid.frame_from_rig(cameras, serials)
     R, t, _ = rigid.align_first_frame(pts, nrm, clouds[0], R0, config.rigid_yaws_deg,
-                                      config.rigid_pitches_deg, config.rigid_iterations)
+                                      config.rigid_pitches_deg, config.rigid_iterations,
+                                      anchor=template.canonical_vertices[front].mean(axis=0))
     Rs, ts = rigid.track_rigid(pts, nrm, clouds, R, t)
     p["rotation"] = rigid.matrix_to_axis_angle(Rs)
     p["translation"] = ts

@@ -106,13 +106,17 @@ def face_cost(points: np.ndarray, normals: np.ndarray, cloud, R, t, cap: float =
 
 
 def align_first_frame(points: np.ndarray, normals: np.ndarray, cloud, R0: np.ndarray,
-                      yaws_deg=(-30, 0, 30), pitches_deg=(-20, 0, 20), iterations: int = 30):
+                      yaws_deg=(-30, 0, 30), pitches_deg=(-20, 0, 20), iterations: int = 30,
+                      anchor: np.ndarray | None = None):
     """Multi-start ICP; returns (R, t, cost) of the start whose result explains the face best.
 
     ``points``/``normals`` (N,3) in template space (face and ears), ``R0`` the
-    rig-derived guess from :func:`frame_from_rig`.  Each start puts the template's
-    centroid at the centroid of the cloud's upper part (the head, not the torso).
+    rig-derived guess from :func:`frame_from_rig`.  Each start puts ``anchor`` (a
+    template-space point, default the centroid of ``points``; best the centroid of
+    the head's camera-facing half) at the centroid of the cloud's upper part (the
+    head, not the torso).
     """
+    anchor = points.mean(axis=0) if anchor is None else np.asarray(anchor, float)
     up_world = R0 @ np.array([0.0, 1.0, 0.0])
     side_world = R0 @ np.array([1.0, 0.0, 0.0])
     step = max(1, len(points) // 600)  # the starts only need a coarse pose: fewer points
@@ -124,7 +128,7 @@ def align_first_frame(points: np.ndarray, normals: np.ndarray, cloud, R0: np.nda
     for yaw in yaws_deg:
         for pitch in pitches_deg:
             R = rotation_about(side_world, np.deg2rad(pitch)) @ rotation_about(up_world, np.deg2rad(yaw)) @ R0
-            t = head.mean(axis=0) - R @ points.mean(axis=0)
+            t = head.mean(axis=0) - R @ anchor
             # every start runs to convergence: ranking half-converged starts picked wrong pitches
             R, t, _ = icp_point_to_plane(points, normals, cloud, R, t, iterations, keep=0.6)
             R, t, _ = icp_point_to_plane(points, normals, cloud, R, t, iterations, keep=0.9)
