@@ -70,7 +70,8 @@ def prepare_synth_benchmark(name: str = "synth-v1", out=None, capture=None,
             synthesize(capture, preset=src.get("preset", "small"), layout=src.get("layout", "v1"),
                        seed=int(src.get("seed", 0)),
                        participants=list(src.get("participants") or bench.split.participants),
-                       sequences=src.get("sequences"), frames=src.get("frames"), truth_gt=out,
+                       sequences=src.get("sequences"), frames=src.get("frames"),
+                       stride=int(src.get("stride", 1)), truth_gt=out,
                        gt_resolution=(bench.width, bench.height), template=bench.template, progress=progress,
                        truth_dir=(tmp / "truth") if tmp is not None else None)
         finally:
