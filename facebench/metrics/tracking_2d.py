@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from facebench.metrics._tracking import safe_div, threshold_scores
+
 THRESHOLDS_PX = (1, 2, 4, 8, 16)
 RESOLUTION = 256
 QUERY_MODES = ("first", "strided")
@@ -39,10 +41,6 @@ def scale_to_resolution(xy: np.ndarray, width: int, height: int, resolution: int
     """Pixels (x, y) of a W x H image -> the ``resolution`` x ``resolution`` space: (...,2) -> (...,2)."""
     factor = np.array([resolution / width, resolution / height])
     return np.asarray(xy, dtype=np.float64) * factor
-
-
-def _safe_div(a, b) -> float:
-    return float(a) / float(b) if b > 0 else float("nan")
 
 
 def tracking_2d_metrics(pred_xy, pred_visible, gt_xy, gt_visible, query_frame, width: int, height: int,
@@ -74,19 +72,10 @@ def tracking_2d_metrics(pred_xy, pred_visible, gt_xy, gt_visible, query_frame, w
     n_points = int(evaluated.sum())
     vis_eval = gt_vis & evaluated
     n_visible = int(vis_eval.sum())
-    out = {"occlusion_accuracy": _safe_div(np.sum((pred_vis == gt_vis) & evaluated), n_points)}
-    deltas, jaccards = [], []
-    for x in thresholds:
-        with np.errstate(invalid="ignore"):
-            within = dist < x
-        correct = within & gt_vis
-        frac = _safe_div(np.sum(correct & evaluated), n_visible)
-        true_pos = np.sum(correct & pred_vis & evaluated)
-        false_pos = np.sum(((~gt_vis) | (~within)) & pred_vis & evaluated)
-        jac = _safe_div(true_pos, n_visible + false_pos)
+    out = {"occlusion_accuracy": safe_div(np.sum((pred_vis == gt_vis) & evaluated), n_points)}
+    deltas, jaccards = threshold_scores(dist, 1.0, thresholds, gt_vis, pred_vis, evaluated)
+    for x, frac, jac in zip(thresholds, deltas, jaccards):
         out[f"delta_{x}px"], out[f"jaccard_{x}px"] = frac, jac
-        deltas.append(frac)
-        jaccards.append(jac)
     out["delta_avg"] = float(np.mean(deltas))
     out["average_jaccard"] = float(np.mean(jaccards))
     out["epe_px_median"] = float(np.median(dist[vis_eval])) if n_visible else float("nan")

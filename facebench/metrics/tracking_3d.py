@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from facebench.metrics._tracking import safe_div, threshold_scores
+
 THRESHOLDS_PX = (1, 2, 4, 8, 16)
 SHORT_SIDE = 256
 SCALINGS = ("median", "none")
@@ -38,10 +40,6 @@ def mean_focal_256(K, width: int, height: int, short_side: int = SHORT_SIDE) -> 
     """sqrt(fx fy) after rescaling K so min(W, H) becomes ``short_side`` pixels."""
     factor = short_side / min(width, height)
     return float(np.sqrt(K[0, 0] * factor * K[1, 1] * factor))
-
-
-def _safe_div(a, b) -> float:
-    return float(a) / float(b) if b > 0 else float("nan")
 
 
 def tracking_3d_metrics(pred_xyz, pred_visible, gt_xyz, gt_visible, K, width: int, height: int,
@@ -72,19 +70,11 @@ def tracking_3d_metrics(pred_xyz, pred_visible, gt_xyz, gt_visible, K, width: in
         per_pixel = gt[..., 2] / mean_focal_256(K, width, height, short_side)  # metres per 256-px
     n_points = int(gt_vis.size)
     n_visible = int(gt_vis.sum())
-    out = {"occlusion_accuracy": _safe_div(np.sum(pred_vis == gt_vis), n_points)}
-    apds, jaccards = [], []
-    for x in thresholds:
-        with np.errstate(invalid="ignore"):
-            within = dist < x * per_pixel
-        correct = within & gt_vis
-        frac = _safe_div(np.sum(correct), n_visible)
-        true_pos = np.sum(correct & pred_vis)
-        false_pos = np.sum(((~gt_vis) | (~within)) & pred_vis)
-        jac = _safe_div(true_pos, n_visible + false_pos)
+    out = {"occlusion_accuracy": safe_div(np.sum(pred_vis == gt_vis), n_points)}
+    everywhere = np.ones_like(gt_vis)  # TAPVid-3D scores every frame
+    apds, jaccards = threshold_scores(dist, per_pixel, thresholds, gt_vis, pred_vis, everywhere)
+    for x, frac, jac in zip(thresholds, apds, jaccards):
         out[f"apd_{x}px"], out[f"jaccard_{x}px"] = frac, jac
-        apds.append(frac)
-        jaccards.append(jac)
     out["apd3d"] = float(np.mean(apds))
     out["average_jaccard_3d"] = float(np.mean(jaccards))
     out["epe3d_mm"] = float(1000.0 * np.mean(dist[gt_vis])) if n_visible else float("nan")
