@@ -184,7 +184,7 @@ class Template:
         barycentrics b); the offset ``p - q`` in triangle f's local frame is carried
         to the same barycentric point on the canonical mesh and re-expressed in the
         canonical triangle's frame."""
-        from facebench.geometry import closest_points, triangle_frames
+        from facebench.geometry import closest_points
 
         points = np.asarray(points_world, dtype=np.float64).reshape(-1, 3)
         vertices_t = np.asarray(vertices_t, dtype=np.float64)
@@ -194,13 +194,8 @@ class Template:
             return out
         hit = closest_points(vertices_t, self.faces, points[finite], max_distance=max_offset)
         ok = hit.face_id >= 0
-        face = hit.face_id[ok]
-        bary = hit.barycentric[ok]
-        offset = points[finite][ok] - hit.points[ok]
-        local = np.einsum("nab,nb->na", triangle_frames(vertices_t, self.faces[face]), offset)
-        frames_c = triangle_frames(self.canonical_vertices, self.faces[face])
-        tri_c = self.canonical_vertices[self.faces[face]]
-        x_c = np.einsum("nk,nkc->nc", bary, tri_c) + np.einsum("nba,nb->na", frames_c, local)
+        x_c = self._carry(hit.face_id[ok], hit.barycentric[ok], points[finite][ok] - hit.points[ok],
+                          vertices_t, self.canonical_vertices)
         idx = np.flatnonzero(finite)[ok]
         out[idx] = self.normalize(x_c)
         return out
@@ -211,7 +206,7 @@ class Template:
         Inverse of :meth:`to_canonical`: the closest point on the canonical mesh gives
         face and barycentrics; the point and its (small) offset are carried to
         ``vertices_t``.  Exact for points on the canonical surface; NaN rows stay NaN."""
-        from facebench.geometry import MeshProximity, triangle_frames
+        from facebench.geometry import MeshProximity
 
         c = np.asarray(c, dtype=np.float64).reshape(-1, 3)
         vertices_t = np.asarray(vertices_t, dtype=np.float64)
@@ -223,13 +218,21 @@ class Template:
             self._canonical_proximity = MeshProximity(self.canonical_vertices, self.faces)
         x_c = self.denormalize(c[finite])
         hit = self._canonical_proximity.query(x_c)
-        face = hit.face_id
-        local = np.einsum("nab,nb->na", triangle_frames(self.canonical_vertices, self.faces[face]),
-                          x_c - hit.points)
-        frames_t = triangle_frames(vertices_t, self.faces[face])
-        q_t = np.einsum("nk,nkc->nc", hit.barycentric, vertices_t[self.faces[face]])
-        out[finite] = q_t + np.einsum("nba,nb->na", frames_t, local)
+        out[finite] = self._carry(hit.face_id, hit.barycentric, x_c - hit.points,
+                                  self.canonical_vertices, vertices_t)
         return out
+
+    def _carry(self, face, barycentric, offset, vertices_src, vertices_dst) -> np.ndarray:
+        """SPEC §2 deformation transfer: the point at (face, barycentric) plus ``offset``
+        (expressed in the source triangle's tangent/bitangent/normal frame) on mesh
+        ``vertices_src``, placed at the same barycentric point and local offset on
+        ``vertices_dst``.  Returns (N,3) points of the destination mesh's space."""
+        from facebench.geometry import triangle_frames
+
+        tri = self.faces[face]
+        local = np.einsum("nab,nb->na", triangle_frames(vertices_src, tri), offset)
+        on_surface = np.einsum("nk,nkc->nc", barycentric, vertices_dst[tri])
+        return on_surface + np.einsum("nba,nb->na", triangle_frames(vertices_dst, tri), local)
 
     def landmarks_world(self, vertices_t) -> np.ndarray:
         """(68,3) landmark positions on a deformed mesh (V,3); needs landmarks."""
