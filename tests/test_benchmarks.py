@@ -16,7 +16,8 @@ def test_shipped_benchmarks_load():
 def test_synth_v1_source_and_protocol():
     b = get_benchmark("synth-v1")
     assert dict(b.source) == {"generator": "synth", "preset": "small", "seed": 2026,
-                              "participants": ["901", "902"], "sequences": 2, "frames": 8, "layout": "v1"}
+                              "participants": ["901", "902"], "sequences": 2, "frames": 8, "stride": 8,
+                              "layout": "v1"}
     assert all(901 <= int(p) <= 999 for p in b.split.participants)
     assert b.main_metric == "canonical.mean_mm" and b.higher_is_better is False
     assert b.task("tracking_2d").protocol() == {"query_mode": "first", "resolution": 256,
