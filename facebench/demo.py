@@ -83,7 +83,7 @@ def run_demo(out, preset: str = "small", participant: str = "950", sequences: in
 
     step("report", "6/6 visual report")
     index = write_report(truth_gt, out / "preds" / "transformer", results=results[0],
-                         fidelity=out / "fidelity.json", out_dir=out / "report")
+                         fidelity=out / "fidelity.json", out_dir=out / "report", progress=progress)
     times["end"] = time.perf_counter()
 
     names = list(times)

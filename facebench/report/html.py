@@ -16,7 +16,7 @@ th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-widt
 
 
 def write_report(gt_dir, preds_dir=None, results=None, fidelity=None, out_dir="report", *,
-                 max_clips: int | None = None, frame: int | None = None) -> Path:
+                 max_clips: int | None = None, frame: int | None = None, progress: bool = True) -> Path:
     """Write ``out_dir/index.html`` with a panel per clip (``out_dir/panels/*.png``).
 
     ``preds_dir`` adds predicted columns; ``results`` (a results record, path or dict)
@@ -36,7 +36,8 @@ def write_report(gt_dir, preds_dir=None, results=None, fidelity=None, out_dir="r
         clip_ids = clip_ids[:max_clips]
     record = _load_results(results)
     panels = []
-    for cid in tqdm(clip_ids, desc="report panels", unit="clip", leave=False):
+    for cid in tqdm(clip_ids, desc="report panels", unit="clip", leave=False,
+                    disable=not progress):
         png = out_dir / "panels" / (cid.replace("/", "__") + ".png")
         if preds_dir is not None:
             show_clip(preds_dir, cid, png, gt=gt_dir, frame=frame)
