@@ -74,10 +74,12 @@ class ShardDataset(Dataset):
     samples: dataset length for random sampling; None enumerates every window start.
     prior: add the template prior of each clip's camera (``facebench-head`` GT only); the
         ``canonical`` targets are then expressed in the prior template's normalization.
+    prior_jitter: (sigma metres, sigma degrees): render item ``i``'s prior with the template
+        moved by a random rigid transform drawn from ``(seed, i)`` (training augmentation).
     """
 
     def __init__(self, gt_dir, window: int = 4, size: int | None = None, clips=None, seed: int = 0,
-                 samples: int | None = None, prior: bool = False):
+                 samples: int | None = None, prior: bool = False, prior_jitter=(0.0, 0.0)):
         from facebench.io.shards import GTReader
 
         self.gt_dir = Path(gt_dir)
@@ -87,6 +89,7 @@ class ShardDataset(Dataset):
         self.seed = int(seed)
         self.samples = samples
         self.prior = bool(prior)
+        self.prior_jitter = (float(prior_jitter[0]), float(prior_jitter[1]))
         infos = [self.reader.clip_info(cid) for cid in self.reader.clip_ids]
         if clips is not None:
             keep = set(clips)
@@ -134,9 +137,12 @@ class ShardDataset(Dataset):
         item = to_tensors(clip.image, clip.mask, np.asarray(clip.depth, np.float32), canonical, clip.K,
                           clip.T_cam_from_world, out_hw, info["id"], start)
         if self.prior:
-            from facebench.baseline.prior import template_prior
+            from facebench.baseline.prior import jitter_transform, template_prior
 
-            prior = template_prior(item["K"].numpy(), clip.T_cam_from_world, *out_hw)
+            pose = None
+            if any(self.prior_jitter):
+                pose = jitter_transform(np.random.default_rng([self.seed, int(index), 7]), *self.prior_jitter)
+            prior = template_prior(item["K"].numpy(), clip.T_cam_from_world, *out_hw, template_pose=pose)
             item["prior"] = torch.from_numpy(prior)[None].expand(self.window, -1, -1, -1).contiguous()
         return item
 

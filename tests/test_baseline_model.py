@@ -116,3 +116,27 @@ def test_prior_model_starts_at_the_prior():
     torch.testing.assert_close(out["canonical"], prior[:, :, 1:4])
     with pytest.raises(ValueError, match="template prior"):
         model(torch.rand(B, S, 3, H, W))
+
+
+def test_pose_head_starts_at_identity_and_maps_the_prior():
+    torch.manual_seed(0)
+    model = FaceTransformer(get_config("tiny", **{**SMALL, "prior": True, "pose_head": True}))
+    B, S, H, W = 1, 2, 16, 16
+    prior = torch.rand(B, S, 5, H, W)
+    prior[:, :, 0] += 0.5
+    images = torch.rand(B, S, 3, H, W)
+    out = model(images, prior)
+    eye = torch.cat([torch.eye(3), torch.zeros(3, 1)], dim=1).expand(B, S, 3, 4)
+    torch.testing.assert_close(out["canonical_affine"], eye)
+    torch.testing.assert_close(out["canonical"], prior[:, :, 1:4])
+    # a known affine in the last layer's bias: canonical = A @ prior + b, pixel by pixel
+    theta = torch.tensor([0.1, 0.0, 0.0, 0.0, -0.2, 0.05, 0.0, 0.0, 0.0, 0.3, -0.1, 0.02])
+    with torch.no_grad():
+        model.pose_head.mlp[-1].bias.copy_(theta)
+    out = model(images, prior)
+    A = torch.eye(3) + theta[:9].reshape(3, 3)
+    want = torch.einsum("ij,bsjhw->bsihw", A, prior[:, :, 1:4]) + theta[9:].view(1, 1, 3, 1, 1)
+    torch.testing.assert_close(out["canonical"], want)
+    torch.testing.assert_close(out["canonical_affine"][0, 1], torch.cat([A, theta[9:, None]], dim=1))
+    # without a prior the pose head does not exist (it has nothing to map)
+    assert FaceTransformer(get_config("tiny", **SMALL)).pose_head is None

@@ -55,3 +55,23 @@ def test_refuses_to_overwrite_or_resume_nothing(gt, tmp_path):
         train(gt, tmp_path / "r", steps=1, **ARGS)
     with pytest.raises(InputError, match="no checkpoint"):
         train(gt, tmp_path / "empty", steps=1, resume=True)
+
+
+def test_init_copies_matching_tensors(gt, tmp_path):
+    train(gt, tmp_path / "src", steps=2, **ARGS)
+    src = tmp_path / "src" / "checkpoint.safetensors"
+    # the new run adds a prior and a pose head: the encoder and heads come from src, the rest is new
+    args = {**ARGS, "model_overrides": {**SMALL, "prior": True, "pose_head": True}}
+    train(gt, tmp_path / "ft", steps=1, init=src, prior_jitter=(0.005, 2.0), **{**args, "lr": 1e-12})
+    meta = read_meta(tmp_path / "ft" / "checkpoint.safetensors")
+    assert meta["init"]["checkpoint"] == str(src) and meta["init"]["copied"] > 10
+    assert any(n.startswith("pose_head.") for n in meta["init"]["new"])
+    assert "encoder.prior_embed.weight" in meta["init"]["new"]
+    assert meta["train"]["prior_jitter_m"] == 0.005 and meta["train"]["prior_jitter_deg"] == 2.0
+    a, b = load_file(str(src)), load_file(str(tmp_path / "ft" / "checkpoint.safetensors"))
+    torch.testing.assert_close(a["encoder.blocks.0.attn.qkv.weight"], b["encoder.blocks.0.attn.qkv.weight"],
+                               rtol=1e-6, atol=1e-6)  # lr 1e-12: one step changes nothing
+    with pytest.raises(InputError, match="no such checkpoint"):
+        train(gt, tmp_path / "bad", steps=1, init=tmp_path / "nope.safetensors", **ARGS)
+    with pytest.raises(InputError, match="only one"):
+        train(gt, tmp_path / "ft", steps=2, resume=True, init=src, progress=False)

@@ -68,3 +68,20 @@ def test_dataloader_two_workers(gt):
     first = batches[0]
     assert first["depth"].shape == (2, 4, 24, 32) and len(first["clip_id"]) == 2
     torch.testing.assert_close(first["image"][0], ds[0]["image"])
+
+
+def test_prior_jitter_is_a_seeded_rigid_move(gt):
+    from facebench.baseline.prior import jitter_transform
+
+    J = jitter_transform(np.random.default_rng(3), 0.01, 4.0)
+    np.testing.assert_allclose(J[:3, :3] @ J[:3, :3].T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(J[:3, :3]) == pytest.approx(1.0) and 0 < np.linalg.norm(J[:3, 3]) < 0.1
+    plain = ShardDataset(gt, window=2, prior=True)
+    moved = ShardDataset(gt, window=2, prior=True, prior_jitter=(0.01, 4.0))
+    zero = ShardDataset(gt, window=2, prior=True, prior_jitter=(0.0, 0.0))
+    torch.testing.assert_close(zero[1]["prior"], plain[1]["prior"])
+    torch.testing.assert_close(moved[1]["prior"], moved[1]["prior"])  # a pure function of (seed, index)
+    assert (moved[1]["prior"] - plain[1]["prior"]).abs().max() > 1e-3
+    assert (moved[1]["prior"] - moved[2]["prior"]).abs().max() > 1e-3  # each item its own move
+    # the targets are never touched
+    torch.testing.assert_close(moved[1]["canonical"], plain[1]["canonical"], equal_nan=True)

@@ -28,6 +28,9 @@ class ModelConfig:
     pos_grid: int = 16  # learned position grid (interpolated to other sizes)
     image_size: int = 128  # long side the model is trained and run at
     prior: bool = True  # take the template prior (facebench.baseline.prior) as input, predict corrections
+    # per-frame affine map of the prior's canonical coordinates, regressed from pooled tokens
+    # (ignored without ``prior``); False keeps checkpoints written before it existed loadable
+    pose_head: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -55,6 +58,11 @@ class TrainConfig:
     warmup: int = 100
     grad_clip: float = 1.0
     seed: int = 0
+    # prior jitter: render each training sample's prior with the template moved by a random rigid
+    # transform (translation sigma in metres, rotation sigma in degrees), so the model must read
+    # the misalignment of image and prior instead of memorising each identity's offset
+    prior_jitter_m: float = 0.0
+    prior_jitter_deg: float = 0.0
     checkpoint_every: int = 250
     log_every: int = 10
     num_workers: int = 0
@@ -74,10 +82,11 @@ class TrainConfig:
 
 CONFIGS: dict[str, ModelConfig] = {
     # A few million parameters: trains on a laptop CPU at 128 px.
-    "tiny": ModelConfig(),
+    "tiny": ModelConfig(pose_head=True),
     # ViT-B-sized encoder (86M) with alternating attention; for GPUs.
     "base": ModelConfig(name="base", patch=16, dim=768, depth=12, heads=12, out_layers=(2, 5, 8, 11),
-                        head_features=256, pos_grid=32, image_size=512, layerscale=1e-5),
+                        head_features=256, pos_grid=32, image_size=512, layerscale=1e-5,
+                        pose_head=True),
 }
 
 

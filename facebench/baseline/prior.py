@@ -50,18 +50,41 @@ def renormalize(canonical, center_from, scale_from, center_to, scale_to):
     return canonical * np.float32(scale_from / scale_to) + shift
 
 
-def template_prior(K, T_cam_from_world, height: int, width: int) -> np.ndarray:
-    """(5,H,W) prior map for one camera (cached: a clip's camera does not move)."""
-    from facebench.baseline.trivial import template_frontal
+def jitter_transform(rng: np.random.Generator, sigma_m: float, sigma_deg: float) -> np.ndarray:
+    """A random rigid 4x4 world transform: translation ~ N(0, sigma_m) per axis, rotation about a
+    random axis by an angle ~ N(0, sigma_deg) degrees (about the world origin, where the head sits)."""
+    from scipy.spatial.transform import Rotation
 
+    axis = rng.normal(size=3)
+    axis /= max(np.linalg.norm(axis), 1e-12)
+    J = np.eye(4)
+    J[:3, :3] = Rotation.from_rotvec(axis * np.deg2rad(rng.normal(0.0, sigma_deg))).as_matrix()
+    J[:3, 3] = rng.normal(0.0, sigma_m, 3)
+    return J
+
+
+def template_prior(K, T_cam_from_world, height: int, width: int, template_pose=None) -> np.ndarray:
+    """(5,H,W) prior map for one camera (cached: a clip's camera does not move).
+
+    ``template_pose``: optional 4x4 world transform of the template (training augmentation,
+    :func:`jitter_transform`); such priors are rendered afresh, not cached.
+    """
     K = np.asarray(K, np.float64)
     T = np.asarray(T_cam_from_world, np.float64)
+    if template_pose is not None:  # the template moved by J == the camera T @ J looking at the fixed one
+        return _render_prior(K, T @ np.asarray(template_pose, np.float64), height, width)
     key = (K.tobytes(), T.tobytes(), int(height), int(width))
     if key not in _CACHE:
-        maps = template_frontal((1, height, width), K, T, _template())
-        hit = (maps["confidence"][0] > 1.5).astype(np.float32)
-        prior = np.concatenate([maps["depth"][0][None], maps["canonical"][0].transpose(2, 0, 1), hit[None]])
         if len(_CACHE) > 4096:
             _CACHE.clear()
-        _CACHE[key] = prior.astype(np.float32)
+        _CACHE[key] = _render_prior(K, T, height, width)
     return _CACHE[key]
+
+
+def _render_prior(K, T, height: int, width: int) -> np.ndarray:
+    from facebench.baseline.trivial import template_frontal
+
+    maps = template_frontal((1, height, width), K, T, _template())
+    hit = (maps["confidence"][0] > 1.5).astype(np.float32)
+    prior = np.concatenate([maps["depth"][0][None], maps["canonical"][0].transpose(2, 0, 1), hit[None]])
+    return prior.astype(np.float32)

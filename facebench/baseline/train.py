@@ -57,10 +57,13 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
           seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
           window: int | None = None, num_workers: int | None = None, checkpoint_every: int | None = None,
           model_overrides: dict | None = None, warmup: int | None = None, threads: int | None = None,
-          progress: bool = True) -> dict:
+          prior_jitter: tuple[float, float] | None = None, init=None, progress: bool = True) -> dict:
     """Train (or resume) a :class:`FaceTransformer` on the GT shards in ``gt_dir`` (a folder or a list).
 
     ``threads`` sets torch's CPU threads (1 is much faster on a busy shared machine).
+    ``prior_jitter``: (metres, degrees) sigmas of the prior augmentation (see :class:`TrainConfig`).
+    ``init``: a checkpoint to start a new run from (fine-tuning): every tensor whose name and
+    shape match is copied, new parts (e.g. a pose head) keep their initialisation.
 
     Returns a summary dict: steps, final loss terms, seconds, run folder.
     """
@@ -84,6 +87,8 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
                                     num_workers=num_workers, checkpoint_every=checkpoint_every,
                                     warmup=warmup).items()
              if v is not None}
+    if prior_jitter is not None:
+        given["prior_jitter_m"], given["prior_jitter_deg"] = (float(v) for v in prior_jitter)
     if threads:
         torch.set_num_threads(int(threads))
     start, elapsed0 = 0, 0.0
@@ -102,9 +107,12 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
                              path=out_dir)
         mcfg = get_config(config, **(model_overrides or {}))
         tcfg = TrainConfig(**given)
+    if init is not None and resume:
+        raise InputError("--init starts a new run; --resume continues one: pass only one of them")
 
     torch.manual_seed(tcfg.seed)
     model = FaceTransformer(mcfg)
+    init_note = _load_matching(model, init) if init is not None else (meta.get("init") if resume else None)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, tcfg.warmup, tcfg.steps))
     if resume:
@@ -119,8 +127,9 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
     out_dir.mkdir(parents=True, exist_ok=True)
 
     gt_dirs = [gt_dir] if isinstance(gt_dir, (str, Path)) else list(gt_dir)
-    parts = [ShardDataset(g, window=tcfg.window, size=mcfg.image_size, seed=tcfg.seed, prior=mcfg.prior)
-             for g in gt_dirs]
+    parts = [ShardDataset(g, window=tcfg.window, size=mcfg.image_size, seed=tcfg.seed + i, prior=mcfg.prior,
+                          prior_jitter=(tcfg.prior_jitter_m, tcfg.prior_jitter_deg))
+             for i, g in enumerate(gt_dirs)]
     dataset = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
     n_clips = sum(len(p.clips) for p in parts)
     loader = DataLoader(dataset, batch_sampler=StepBatches(len(dataset), tcfg.batch_size, tcfg.seed,
@@ -130,6 +139,8 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
     def checkpoint(step, elapsed):
         meta = {"step": step, "elapsed_s": round(elapsed, 2), "train": tcfg.to_dict(),
                 "gt_dir": [str(g) for g in gt_dirs], "clips": n_clips, "last": last}
+        if init_note is not None:
+            meta["init"] = init_note
         save_checkpoint(ckpt, model, meta)
         save_training_state(out_dir / "train_state.pt", opt, sched, {"torch": torch.get_rng_state()})
 
@@ -165,6 +176,25 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
     elapsed = elapsed0 + time.perf_counter() - t0
     plot_loss_curve(log_path, out_dir / "loss_curve.png")
     return {"run_dir": str(out_dir), "steps": step, "elapsed_s": round(elapsed, 1), "last": last}
+
+
+def _load_matching(model, path) -> dict:
+    """Copy the tensors of checkpoint ``path`` whose names and shapes match ``model``'s."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("--init: no such checkpoint", path=path)
+    try:
+        weights = load_file(str(path))
+    except Exception as exc:  # safetensors raises several types for a bad file
+        raise InputError(f"--init: not a safetensors checkpoint ({exc})", path=path) from None
+    own = model.state_dict()
+    take = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    if not take:
+        raise InputError("--init: no tensor of this checkpoint fits the model", path=path)
+    model.load_state_dict(take, strict=False)
+    return {"checkpoint": str(path), "copied": len(take), "new": sorted(set(own) - set(take))}
 
 
 def _truncate_log(path: Path, step: int) -> None:

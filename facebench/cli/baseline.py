@@ -24,14 +24,20 @@ def baseline():
 @click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints [default: 250].")
 @click.option("--warmup", type=int, default=None, help="Linear warm-up steps [default: 100].")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine).")
+@click.option("--prior-jitter", nargs=2, type=float, default=None, metavar="METRES DEGREES",
+              help="Render each sample's template prior with the template moved by a random rigid "
+                   "transform of these sigmas [default: 0 0].")
+@click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
+              help="Start from this checkpoint's weights (fine-tuning; matching tensors only).")
 def train(gt_dir, out_dir, config, steps, resume, seed, batch_size, lr, window, workers, checkpoint_every,
-          warmup, threads):
+          warmup, threads, prior_jitter, init):
     """Train (or --resume) the reference transformer on GT shards."""
     from facebench.baseline.train import train as run
 
     summary = run(gt_dir, out_dir, config=config, steps=steps, resume=resume, seed=seed,
                   batch_size=batch_size, lr=lr, window=window, num_workers=workers,
-                  checkpoint_every=checkpoint_every, warmup=warmup, threads=threads)
+                  checkpoint_every=checkpoint_every, warmup=warmup, threads=threads,
+                  prior_jitter=prior_jitter, init=init)
     last = summary["last"]
     click.echo(f"trained {summary['steps']} steps in {summary['elapsed_s']:.0f} s; "
                f"loss {last.get('loss', float('nan')):.4f}, canonical error "
