@@ -140,3 +140,14 @@ def test_pose_head_starts_at_identity_and_maps_the_prior():
     torch.testing.assert_close(out["canonical_affine"][0, 1], torch.cat([A, theta[9:, None]], dim=1))
     # without a prior the pose head does not exist (it has nothing to map)
     assert FaceTransformer(get_config("tiny", **SMALL)).pose_head is None
+
+
+def test_mask_moments_by_hand():
+    from facebench.baseline.model import mask_moments
+
+    w = torch.zeros(1, 5, 5)
+    w[0, 1, 3] = w[0, 3, 3] = 1.0  # two pixels: x = 0.5, y = -0.5 and +0.5 on a [-1, 1] grid
+    canonical = torch.zeros(1, 3, 5, 5)
+    canonical[0, 2, 1, 3], canonical[0, 2, 3, 3] = 1.0, 3.0
+    m = mask_moments(w, canonical)[0]
+    torch.testing.assert_close(m, torch.tensor([2 / 25, 0.5, 0.0, 0.0, 0.25, 0.0, 0.0, 0.0, 2.0]))

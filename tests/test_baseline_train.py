@@ -62,7 +62,10 @@ def test_init_copies_matching_tensors(gt, tmp_path):
     src = tmp_path / "src" / "checkpoint.safetensors"
     # the new run adds a prior and a pose head: the encoder and heads come from src, the rest is new
     args = {**ARGS, "model_overrides": {**SMALL, "prior": True, "pose_head": True}}
-    train(gt, tmp_path / "ft", steps=1, init=src, prior_jitter=(0.005, 2.0), **{**args, "lr": 1e-12})
+    train(gt, tmp_path / "ft", steps=2, checkpoint_every=1, init=src, prior_jitter=(0.005, 2.0),
+          keep_checkpoints=True, **{**args, "lr": 1e-12})
+    assert read_meta(tmp_path / "ft" / "ck-00001.safetensors")["step"] == 1
+    assert (tmp_path / "ft" / "ck-00002.safetensors").is_file()
     meta = read_meta(tmp_path / "ft" / "checkpoint.safetensors")
     assert meta["init"]["checkpoint"] == str(src) and meta["init"]["copied"] > 10
     assert any(n.startswith("pose_head.") for n in meta["init"]["new"])

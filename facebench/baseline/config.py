@@ -31,6 +31,9 @@ class ModelConfig:
     # per-frame affine map of the prior's canonical coordinates, regressed from pooled tokens
     # (ignored without ``prior``); False keeps checkpoints written before it existed loadable
     pose_head: bool = False
+    # add the canonical head's dense per-pixel correction (False: canonical = the pose head's affine
+    # map of the prior alone, 12 numbers per frame that cannot memorise a training head's shape)
+    dense_canonical: bool = True
 
     def to_dict(self) -> dict:
         d = asdict(self)

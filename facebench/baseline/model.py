@@ -109,26 +109,51 @@ class AlternatingEncoder(nn.Module):
 
 
 class PoseHead(nn.Module):
-    """Per-frame affine map of the prior's canonical coordinates, from the frame's pooled tokens.
+    """Per-frame affine map of the prior's canonical coordinates.
 
     Most of the template prior's canonical error is global: the captured head sits, turns and
     is shaped differently from the neutral template at the world origin, and an affine map of
     the prior's canonical values (12 numbers per frame) removes about two thirds of it on
-    synthetic captures.  The last layer starts at zero, so the map starts as the identity.
-    ``forward(tokens (B*S,D,h,w)) -> (A (B*S,3,3), b (B*S,3))`` with ``c' = A c + b``.
+    synthetic captures.  The head reads the frame's pooled tokens and :func:`mask_moments`
+    of where the model sees the face (its own foreground, gradients stopped) against where
+    the prior has it: the mismatch of the two masks is the misalignment, in a form a small MLP
+    can read.  The last layer starts at zero, so the map starts as the identity.
+    ``forward(tokens (N,D,h,w), foreground (N,H,W) in [0,1], prior (N,5,H,W))
+    -> (A (N,3,3), b (N,3))`` with ``c' = A c + b``.
     """
+
+    n_geometry = 2 * 9
 
     def __init__(self, dim: int):
         super().__init__()
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 12))
+        self.mlp = nn.Sequential(nn.Linear(dim + self.n_geometry, dim), nn.GELU(), nn.Linear(dim, 12))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
-    def forward(self, tokens):
-        theta = self.mlp(self.norm(tokens.mean(dim=(2, 3))))
+    def forward(self, tokens, foreground, prior):
+        seen, hit = mask_moments(foreground, prior[:, 1:4]), mask_moments(prior[:, 4], prior[:, 1:4])
+        x = torch.cat([self.norm(tokens.mean(dim=(2, 3))), seen - hit, hit], dim=1)
+        theta = self.mlp(x)
         A = torch.eye(3, device=theta.device, dtype=theta.dtype) + theta[:, :9].reshape(-1, 3, 3)
         return A, theta[:, 9:]
+
+
+def mask_moments(weight, canonical):
+    """(N,9) moments of a soft mask (N,H,W): area, centroid (x,y in [-1,1]), second central
+    moments (xx, yy, xy) and the mean canonical coordinate under it (3)."""
+    N, H, W = weight.shape
+    y = torch.linspace(-1.0, 1.0, H, device=weight.device, dtype=weight.dtype).view(1, H, 1)
+    x = torch.linspace(-1.0, 1.0, W, device=weight.device, dtype=weight.dtype).view(1, 1, W)
+    mass = weight.sum(dim=(1, 2)).clamp(min=1e-3)
+    mx, my = (weight * x).sum(dim=(1, 2)) / mass, (weight * y).sum(dim=(1, 2)) / mass
+    dx, dy = x - mx.view(N, 1, 1), y - my.view(N, 1, 1)
+    sxx = (weight * dx * dx).sum(dim=(1, 2)) / mass
+    syy = (weight * dy * dy).sum(dim=(1, 2)) / mass
+    sxy = (weight * dx * dy).sum(dim=(1, 2)) / mass
+    c = (weight[:, None] * canonical).sum(dim=(2, 3)) / mass[:, None]
+    area = mass / (H * W)
+    return torch.cat([torch.stack([area, mx, my, sxx, syy, sxy], dim=1), c], dim=1)
 
 
 class FaceTransformer(nn.Module):
@@ -180,12 +205,15 @@ class FaceTransformer(nn.Module):
         d = self.depth_head(feats, size)[..., :H, :W].reshape(B, S, 2, H, W)
         c = self.canonical_head(feats, size)[..., :H, :W].reshape(B, S, 5, H, W)
         depth, canonical = torch.exp(d[:, :, 0].clamp(-10.0, 10.0)), c[:, :, :3]
+        if not self.config.dense_canonical and self.config.prior:
+            canonical = torch.zeros_like(canonical)
         extra = {}
         if self.config.prior:
             depth = depth * prior[:, :, 0].clamp(min=1e-3)
             base = prior[:, :, 1:4]
             if self.pose_head is not None:
-                A, b = self.pose_head(feats[-1])
+                fg = torch.sigmoid(c[:, :, 4].detach()).reshape(B * S, H, W)
+                A, b = self.pose_head(feats[-1], fg, prior.reshape(B * S, 5, H, W))
                 base = (torch.einsum("nij,njhw->nihw", A, base.reshape(B * S, 3, H, W))
                         + b[:, :, None, None]).reshape(B, S, 3, H, W)
                 extra["canonical_affine"] = torch.cat([A, b[:, :, None]], dim=2).reshape(B, S, 3, 4)

@@ -57,13 +57,16 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
           seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
           window: int | None = None, num_workers: int | None = None, checkpoint_every: int | None = None,
           model_overrides: dict | None = None, warmup: int | None = None, threads: int | None = None,
-          prior_jitter: tuple[float, float] | None = None, init=None, progress: bool = True) -> dict:
+          prior_jitter: tuple[float, float] | None = None, init=None, keep_checkpoints: bool = False,
+          progress: bool = True) -> dict:
     """Train (or resume) a :class:`FaceTransformer` on the GT shards in ``gt_dir`` (a folder or a list).
 
     ``threads`` sets torch's CPU threads (1 is much faster on a busy shared machine).
     ``prior_jitter``: (metres, degrees) sigmas of the prior augmentation (see :class:`TrainConfig`).
     ``init``: a checkpoint to start a new run from (fine-tuning): every tensor whose name and
     shape match is copied, new parts (e.g. a pose head) keep their initialisation.
+    ``keep_checkpoints``: also keep every checkpoint as ``ck-STEP.safetensors`` (+ .json), to
+    choose one on a validation split afterwards.
 
     Returns a summary dict: steps, final loss terms, seconds, run folder.
     """
@@ -142,6 +145,8 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
         if init_note is not None:
             meta["init"] = init_note
         save_checkpoint(ckpt, model, meta)
+        if keep_checkpoints:
+            save_checkpoint(out_dir / f"ck-{step:05d}.safetensors", model, meta)
         save_training_state(out_dir / "train_state.pt", opt, sched, {"torch": torch.get_rng_state()})
 
     model.train()

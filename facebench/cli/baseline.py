@@ -29,15 +29,17 @@ def baseline():
                    "transform of these sigmas [default: 0 0].")
 @click.option("--init", "init", type=click.Path(dir_okay=False), default=None,
               help="Start from this checkpoint's weights (fine-tuning; matching tensors only).")
+@click.option("--keep-checkpoints", is_flag=True,
+              help="Also keep every checkpoint as ck-STEP.safetensors (to pick one on validation data).")
 def train(gt_dir, out_dir, config, steps, resume, seed, batch_size, lr, window, workers, checkpoint_every,
-          warmup, threads, prior_jitter, init):
+          warmup, threads, prior_jitter, init, keep_checkpoints):
     """Train (or --resume) the reference transformer on GT shards."""
     from facebench.baseline.train import train as run
 
     summary = run(gt_dir, out_dir, config=config, steps=steps, resume=resume, seed=seed,
                   batch_size=batch_size, lr=lr, window=window, num_workers=workers,
                   checkpoint_every=checkpoint_every, warmup=warmup, threads=threads,
-                  prior_jitter=prior_jitter, init=init)
+                  prior_jitter=prior_jitter, init=init, keep_checkpoints=keep_checkpoints)
     last = summary["last"]
     click.echo(f"trained {summary['steps']} steps in {summary['elapsed_s']:.0f} s; "
                f"loss {last.get('loss', float('nan')):.4f}, canonical error "
