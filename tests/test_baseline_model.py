@@ -151,3 +151,23 @@ def test_mask_moments_by_hand():
     canonical[0, 2, 1, 3], canonical[0, 2, 3, 3] = 1.0, 3.0
     m = mask_moments(w, canonical)[0]
     torch.testing.assert_close(m, torch.tensor([2 / 25, 0.5, 0.0, 0.0, 0.25, 0.0, 0.0, 0.0, 2.0]))
+
+
+def test_camera_frame_corrections_turn_with_the_camera():
+    torch.manual_seed(0)
+    cfg = get_config("tiny", **{**SMALL, "prior": True, "pose_head": True, "camera_frame": True})
+    model = FaceTransformer(cfg)
+    B, S, H, W = 1, 2, 16, 16
+    prior = torch.rand(B, S, 5, H, W)
+    prior[:, :, 0] += 0.5
+    images = torch.rand(B, S, 3, H, W)
+    with torch.no_grad():
+        model.pose_head.mlp[-1].bias.copy_(torch.tensor([0.0] * 9 + [0.3, 0.0, 0.0]))  # +x along the camera
+    c, s = 0.6, 0.8
+    R = torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # camera-from-world rotation about y
+    out = model(images, prior, rotation=R[None])
+    shift = (out["canonical"] - prior[:, :, 1:4]).mean(dim=(0, 1, 3, 4))
+    torch.testing.assert_close(shift, R.T @ torch.tensor([0.3, 0.0, 0.0]))  # the camera's x, in canonical axes
+    torch.testing.assert_close(out["canonical_affine"][0, 0, :, :3], torch.eye(3))
+    with pytest.raises(ValueError, match="rotation"):
+        model(images, prior)

@@ -34,6 +34,10 @@ class ModelConfig:
     # add the canonical head's dense per-pixel correction (False: canonical = the pose head's affine
     # map of the prior alone, 12 numbers per frame that cannot memorise a training head's shape)
     dense_canonical: bool = True
+    # predict the canonical corrections (pose head and dense) along the camera's axes, rotated to
+    # canonical axes with the clip's camera rotation: a head seen further right in the image is then
+    # the same output for every camera of the rig (forward needs ``rotation``)
+    camera_frame: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -171,7 +171,7 @@ class FaceTransformer(nn.Module):
         # the pose head maps the prior's canonical coordinates: without a prior there is none
         self.pose_head = PoseHead(config.dim) if config.pose_head and config.prior else None
 
-    def forward(self, images, prior=None) -> dict:
+    def forward(self, images, prior=None, rotation=None) -> dict:
         """Predict dense maps for a batch of frame sequences.
 
         Args:
@@ -179,6 +179,8 @@ class FaceTransformer(nn.Module):
             prior: (B,S,5,H,W) template prior maps (:mod:`facebench.baseline.prior`), required
                 when ``config.prior``: depth and canonical are then corrections to it (with
                 ``config.pose_head``, canonical = A @ prior + b + dense correction, per frame).
+            rotation: (B,3,3) or (B,S,3,3) camera-from-world rotations, required when
+                ``config.camera_frame`` (corrections are then predicted along the camera's axes).
 
         Returns a dict:
             ``depth``                (B,S,H,W)   z-depth in metres, > 0 (exp activation)
@@ -207,6 +209,13 @@ class FaceTransformer(nn.Module):
         depth, canonical = torch.exp(d[:, :, 0].clamp(-10.0, 10.0)), c[:, :, :3]
         if not self.config.dense_canonical and self.config.prior:
             canonical = torch.zeros_like(canonical)
+        R = None
+        if self.config.camera_frame and self.config.prior:
+            if rotation is None:
+                raise ValueError("this model predicts along the camera's axes: forward(images, prior, rotation)")
+            R = (rotation[:, None] if rotation.dim() == 3 else rotation).expand(B, S, 3, 3).reshape(B * S, 3, 3)
+            R = R.to(canonical.dtype)
+            canonical = torch.einsum("nji,njhw->nihw", R, canonical.reshape(B * S, 3, H, W)).reshape(B, S, 3, H, W)
         extra = {}
         if self.config.prior:
             depth = depth * prior[:, :, 0].clamp(min=1e-3)
@@ -214,6 +223,8 @@ class FaceTransformer(nn.Module):
             if self.pose_head is not None:
                 fg = torch.sigmoid(c[:, :, 4].detach()).reshape(B * S, H, W)
                 A, b = self.pose_head(feats[-1], fg, prior.reshape(B * S, 5, H, W))
+                if R is not None:  # an affine map along the camera's axes, seen along canonical axes
+                    A, b = R.transpose(1, 2) @ A @ R, (R.transpose(1, 2) @ b[:, :, None])[:, :, 0]
                 base = (torch.einsum("nij,njhw->nihw", A, base.reshape(B * S, 3, H, W))
                         + b[:, :, None, None]).reshape(B, S, 3, H, W)
                 extra["canonical_affine"] = torch.cat([A, b[:, :, None]], dim=2).reshape(B, S, 3, 4)

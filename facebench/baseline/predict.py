@@ -44,13 +44,17 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
 
         prior = template_prior(rescale_K(K, (H, W), (h, w)), T_cam_from_world, h, w)
         prior = torch.from_numpy(prior).to(device)
+    rotation = None
+    if T_cam_from_world is not None:
+        rotation = torch.as_tensor(np.asarray(T_cam_from_world, np.float32)[:3, :3], device=device)[None]
     with torch.inference_mode():
         for t0 in range(0, T, frames_per_window):
             x = torch.from_numpy(images[t0:t0 + frames_per_window]).to(device)
             x = x.permute(0, 3, 1, 2).float() / 255
             if (h, w) != (H, W):
                 x = F.interpolate(x, size=(h, w), mode="area" if h < H else "bilinear", align_corners=None)
-            out = model(x[None], None if prior is None else prior.expand(len(x), -1, -1, -1)[None])
+            out = model(x[None], None if prior is None else prior.expand(len(x), -1, -1, -1)[None],
+                        rotation=rotation)
             maps = torch.cat([out["depth"][0, :, None], out["canonical"][0],
                               out["canonical_confidence"][0, :, None],
                               torch.sigmoid(out["foreground_logit"][0, :, None])], dim=1)  # (S,6,h,w)

@@ -160,7 +160,7 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
             writer.writeheader()
         step = start
         for batch in loader:
-            out = model(batch["image"], batch.get("prior"))
+            out = model(batch["image"], batch.get("prior"), rotation=batch["T_cam_from_world"][:, :3, :3])
             loss, terms = total_loss(out, batch, tcfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
