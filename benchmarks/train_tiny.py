@@ -1,0 +1,138 @@
+"""Rebuild the shipped ``tiny`` checkpoint from nothing: training data, two training stages,
+checkpoint choice on validation participants, and (with --install) the copy into the package.
+
+Every participant id used here is disjoint from the synth-v1 test participants (901-999):
+training 101-259, validation 801-812.  CPU only; on an idle 2-core machine the data takes
+about 40 min to render and the two stages about 15 + 20 min.
+
+    python benchmarks/train_tiny.py --out build/train-tiny            # everything, resumable
+    python benchmarks/train_tiny.py --out build/train-tiny --install  # ...and ship the chosen checkpoint
+
+Each step is skipped when its output exists, so an interrupted run continues where it stopped
+(training resumes from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+# (name, preset, first participant, last participant + 1, sequences, stride, seed)
+TRAIN_DATA = [
+    ("a", "small", 101, 105, 3, 3, 1),  # the original render stopped early: 104 has one sequence
+    ("b", "tiny", 105, 125, 2, 6, 1),
+    ("c", "small", 125, 141, 2, 6, 1),
+    ("d", "tiny", 141, 171, 2, 8, 8),
+    ("e", "tiny", 171, 200, 2, 4, 4),
+    ("f", "small", 200, 230, ["EXP-1-head", "EXP-5-mouth"], 8, 200),
+    ("g", "small", 230, 260, ["FREE", "EMO-1-shout+laugh"], 8, 230),
+]
+# validation: synth-v1's resolution, frames and stride; (name, first, last + 1, sequences, seed)
+VAL_DATA = [("val1", 801, 803, 2, 801), ("val2", 803, 807, 1, 803), ("val3", 807, 813, 1, 807)]
+STAGES = {
+    # stage 1: the template prior and dense corrections only (the checkpoint shipped first)
+    "stage1": dict(steps=800, lr=5e-4, warmup=30, model_overrides={"pose_head": False}, data="cb"),
+    # stage 2: from stage 1, with the pose head, corrections along the camera's axes and prior jitter
+    "stage2": dict(steps=3000, lr=4e-4, warmup=30, model_overrides={"camera_frame": True},
+                   prior_jitter=(0.01, 4.0), data="cbaedfg"),
+}
+
+
+def render(out: Path) -> dict[str, Path]:
+    from facebench.synth import synthesize
+
+    gts = {}
+    for name, preset, lo, hi, seqs, stride, seed in TRAIN_DATA:
+        gt = out / f"gt-{name}"
+        if not (gt / "manifest.json").is_file():
+            print(f"rendering training set {name}: participants {lo}-{hi - 1} ({preset})", flush=True)
+            synthesize(out / f"capture-{name}", preset=preset, seed=seed,
+                       participants=[str(p) for p in range(lo, hi)], sequences=seqs, frames=4,
+                       stride=stride, truth_gt=gt, gt_resolution=(88, 128), n_tracks=16, progress=False)
+        gts[name] = gt
+    for name, lo, hi, seqs, seed in VAL_DATA:
+        gt = out / f"gt-{name}"
+        if not (gt / "manifest.json").is_file():
+            print(f"rendering validation set {name}: participants {lo}-{hi - 1}", flush=True)
+            synthesize(out / f"capture-{name}", preset="small", seed=seed,
+                       participants=[str(p) for p in range(lo, hi)], sequences=seqs, frames=8, stride=8,
+                       truth_gt=gt, gt_resolution=(176, 256), progress=False)
+        gts[name] = gt
+    return gts
+
+
+def train_stage(out: Path, name: str, gts: dict, init, threads: int) -> Path:
+    from facebench.baseline.train import train
+
+    cfg = dict(STAGES[name])
+    run = out / name
+    final = run / f"ck-{cfg['steps']:05d}.safetensors"
+    if final.is_file():
+        return run
+    data = [gts[k] for k in cfg.pop("data")]
+    resume = (run / "checkpoint.safetensors").is_file()
+    print(f"training {name} on {len(data)} GT folders", flush=True)
+    if resume:
+        train(data, run, resume=True, threads=threads, keep_checkpoints=True)
+    else:
+        train(data, run, config="tiny", batch_size=1, window=4, checkpoint_every=250, seed=0, threads=threads,
+              init=init, keep_checkpoints=True, **cfg)
+    return run
+
+
+def validate(run: Path, vals: list[Path], every: int = 500) -> Path:
+    """Predict + evaluate the validation GT with every ``every``-th kept checkpoint; the lowest
+    canonical error (mean over the validation sets, weighted by clips) wins."""
+    scores = {}
+    for ck in sorted(run.glob("ck-*.safetensors")):
+        step = int(ck.stem.split("-")[1])
+        if step % every:
+            continue
+        total, clips, aj = 0.0, 0, 0.0
+        for val in vals:
+            res = run / f"{val.name}-{step:05d}.json"
+            if not res.is_file():
+                preds = run / f"preds-{val.name}-{step:05d}"
+                shutil.rmtree(preds, ignore_errors=True)
+                cli = [sys.executable, "-m", "facebench"]
+                subprocess.run(cli + ["baseline", "predict", "--gt", str(val), "--out", str(preds),
+                                      "--checkpoint", str(ck), "--benchmark", "synth-v1"], check=True)
+                subprocess.run(cli + ["evaluate", "--preds", str(preds), "--gt", str(val), "--benchmark",
+                                      "synth-v1", "--out", str(res)], check=True)
+                shutil.rmtree(preds)
+            record = json.loads(res.read_text())
+            n = len(record["per_clip"])
+            total += n * record["metrics"]["canonical"]["mean_mm"]
+            aj += n * record["metrics"]["tracking_2d"]["average_jaccard"]
+            clips += n
+        scores[ck] = total / clips
+        print(f"{ck.name}: validation canonical {scores[ck]:.2f} mm, tracking_2d AJ {aj / clips:.3f}",
+              flush=True)
+    return min(scores, key=scores.get)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="build/train-tiny", type=Path)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--install", action="store_true", help="copy the chosen checkpoint into the package")
+    args = ap.parse_args(argv)
+    gts = render(args.out)
+    stage1 = train_stage(args.out, "stage1", gts, None, args.threads)
+    stage2 = train_stage(args.out, "stage2", gts, stage1 / "ck-00800.safetensors", args.threads)
+    best = validate(stage2, [gts[name] for name, *_ in VAL_DATA])
+    print(f"chosen on validation: {best}")
+    if args.install:
+        dest = Path(__file__).resolve().parents[1] / "facebench" / "baseline" / "checkpoints" / "tiny"
+        shutil.copy(best, dest.with_suffix(".safetensors"))
+        shutil.copy(best.with_suffix(".json"), dest.with_suffix(".json"))
+        print(f"installed as {dest}.safetensors")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
