@@ -155,7 +155,8 @@ def test_mask_moments_by_hand():
 
 def test_camera_frame_corrections_turn_with_the_camera():
     torch.manual_seed(0)
-    cfg = get_config("tiny", **{**SMALL, "prior": True, "pose_head": True, "camera_frame": True, "pose_cnn": 4})
+    cfg = get_config("tiny", **{**SMALL, "prior": True, "pose_head": True, "camera_frame": True,
+                                 "pose_cnn": 4})
     model = FaceTransformer(cfg)
     B, S, H, W = 1, 2, 16, 16
     prior = torch.rand(B, S, 5, H, W)
@@ -167,7 +168,7 @@ def test_camera_frame_corrections_turn_with_the_camera():
     R = torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # camera-from-world rotation about y
     out = model(images, prior, rotation=R[None])
     shift = (out["canonical"] - prior[:, :, 1:4]).mean(dim=(0, 1, 3, 4))
-    torch.testing.assert_close(shift, R.T @ torch.tensor([0.3, 0.0, 0.0]))  # the camera's x, in canonical axes
+    torch.testing.assert_close(shift, R.T @ torch.tensor([0.3, 0.0, 0.0]))  # camera x, in canonical axes
     torch.testing.assert_close(out["canonical_affine"][0, 0, :, :3], torch.eye(3))
     out["canonical"].sum().backward()  # the pose head gets a gradient (its CNN once the last layer moves)
     assert model.pose_head.mlp[-1].weight.grad.abs().sum() > 0

@@ -229,7 +229,8 @@ class FaceTransformer(nn.Module):
                                  "forward(images, prior, rotation)")
             R = rotation[:, None] if rotation.dim() == 3 else rotation
             R = R.expand(B, S, 3, 3).reshape(B * S, 3, 3).to(canonical.dtype)
-            canonical = torch.einsum("nji,njhw->nihw", R, canonical.reshape(B * S, 3, H, W)).reshape(B, S, 3, H, W)
+            canonical = torch.einsum("nji,njhw->nihw", R, canonical.reshape(B * S, 3, H, W))  # R^T delta
+            canonical = canonical.reshape(B, S, 3, H, W)
         extra = {}
         if self.config.prior:
             depth = depth * prior[:, :, 0].clamp(min=1e-3)
