@@ -1,9 +1,10 @@
-"""Rebuild the shipped ``tiny`` checkpoint from nothing: training data, two training stages,
+"""Rebuild the shipped ``tiny`` checkpoint from nothing: training data, three training stages,
 checkpoint choice on validation participants, and (with --install) the copy into the package.
 
 Every participant id used here is disjoint from the synth-v1 test participants (901-999):
 training 101-259, validation 801-812.  CPU only; on an idle 2-core machine the data takes
-about 40 min to render and the two stages about 15 + 20 min.
+about 40 min to render, the stages about 6, 20 and 20 min, and the validation of five
+checkpoints about 20 min.
 
     python benchmarks/train_tiny.py --out build/train-tiny            # everything, resumable
     python benchmarks/train_tiny.py --out build/train-tiny --install  # ...and ship the chosen checkpoint
@@ -35,11 +36,16 @@ TRAIN_DATA = [
 VAL_DATA = [("val1", 801, 803, 2, 801), ("val2", 803, 807, 1, 803), ("val3", 807, 813, 1, 807)]
 STAGES = {
     # stage 1: the template prior and dense corrections only (the checkpoint shipped first)
-    "stage1": dict(steps=800, lr=5e-4, warmup=30, model_overrides={"pose_head": False}, data="cb"),
+    "stage1": dict(steps=800, lr=5e-4, warmup=30, seed=0, model_overrides={"pose_head": False}, data="cb"),
     # stage 2: from stage 1, with the pose head, corrections along the camera's axes and prior jitter
-    "stage2": dict(steps=3000, lr=4e-4, warmup=30, model_overrides={"camera_frame": True},
-                   prior_jitter=(0.01, 4.0), data="cbaedfg"),
+    "stage2": dict(steps=3000, lr=4e-4, warmup=30, seed=0, model_overrides={"camera_frame": True},
+                   prior_jitter=(0.01, 4.0), data="cbaedfg", init="stage1"),
+    # stage 3: stage 2 continued on other samples (seed 1) at half the learning rate
+    "stage3": dict(steps=3000, lr=2e-4, warmup=30, seed=1, model_overrides={"camera_frame": True},
+                   prior_jitter=(0.01, 4.0), data="cbaedfg", init="stage2"),
 }
+# the checkpoints scored on the validation sets (about 4 min each on 2 cores)
+VALIDATE = {"stage2": (2000, 2500, 3000), "stage3": (2000, 3000)}
 
 
 def render(out: Path) -> dict[str, Path]:
@@ -65,7 +71,7 @@ def render(out: Path) -> dict[str, Path]:
     return gts
 
 
-def train_stage(out: Path, name: str, gts: dict, init, threads: int) -> Path:
+def train_stage(out: Path, name: str, gts: dict, threads: int) -> Path:
     from facebench.baseline.train import train
 
     cfg = dict(STAGES[name])
@@ -74,24 +80,25 @@ def train_stage(out: Path, name: str, gts: dict, init, threads: int) -> Path:
     if final.is_file():
         return run
     data = [gts[k] for k in cfg.pop("data")]
-    resume = (run / "checkpoint.safetensors").is_file()
+    init = cfg.pop("init", None)
+    if init is not None:
+        init = out / init / f"ck-{STAGES[init]['steps']:05d}.safetensors"
     print(f"training {name} on {len(data)} GT folders", flush=True)
-    if resume:
+    if (run / "checkpoint.safetensors").is_file():
         train(data, run, resume=True, threads=threads, keep_checkpoints=True)
     else:
-        train(data, run, config="tiny", batch_size=1, window=4, checkpoint_every=250, seed=0, threads=threads,
+        train(data, run, config="tiny", batch_size=1, window=4, checkpoint_every=250, threads=threads,
               init=init, keep_checkpoints=True, **cfg)
     return run
 
 
-def validate(run: Path, vals: list[Path], every: int = 500) -> Path:
-    """Predict + evaluate the validation GT with every ``every``-th kept checkpoint; the lowest
-    canonical error (mean over the validation sets, weighted by clips) wins."""
+def validate(out: Path, vals: list[Path]) -> Path:
+    """Predict + evaluate the validation GT with the checkpoints named in :data:`VALIDATE`; the
+    lowest canonical error (mean over the validation sets, weighted by clips) wins."""
     scores = {}
-    for ck in sorted(run.glob("ck-*.safetensors")):
-        step = int(ck.stem.split("-")[1])
-        if step % every:
-            continue
+    for ck in [out / stage / f"ck-{step:05d}.safetensors" for stage, steps in VALIDATE.items()
+               for step in steps]:
+        run, step = ck.parent, int(ck.stem.split("-")[1])
         total, clips, aj = 0.0, 0, 0.0
         for val in vals:
             res = run / f"{val.name}-{step:05d}.json"
@@ -110,8 +117,8 @@ def validate(run: Path, vals: list[Path], every: int = 500) -> Path:
             aj += n * record["metrics"]["tracking_2d"]["average_jaccard"]
             clips += n
         scores[ck] = total / clips
-        print(f"{ck.name}: validation canonical {scores[ck]:.2f} mm, tracking_2d AJ {aj / clips:.3f}",
-              flush=True)
+        print(f"{run.name}/{ck.name}: validation canonical {scores[ck]:.2f} mm, "
+              f"tracking_2d AJ {aj / clips:.3f}", flush=True)
     return min(scores, key=scores.get)
 
 
@@ -122,9 +129,9 @@ def main(argv=None) -> int:
     ap.add_argument("--install", action="store_true", help="copy the chosen checkpoint into the package")
     args = ap.parse_args(argv)
     gts = render(args.out)
-    stage1 = train_stage(args.out, "stage1", gts, None, args.threads)
-    stage2 = train_stage(args.out, "stage2", gts, stage1 / "ck-00800.safetensors", args.threads)
-    best = validate(stage2, [gts[name] for name, *_ in VAL_DATA])
+    for name in STAGES:
+        train_stage(args.out, name, gts, args.threads)
+    best = validate(args.out, [gts[name] for name, *_ in VAL_DATA])
     print(f"chosen on validation: {best}")
     if args.install:
         dest = Path(__file__).resolve().parents[1] / "facebench" / "baseline" / "checkpoints" / "tiny"

@@ -78,3 +78,35 @@ def test_init_copies_matching_tensors(gt, tmp_path):
         train(gt, tmp_path / "bad", steps=1, init=tmp_path / "nope.safetensors", **ARGS)
     with pytest.raises(InputError, match="only one"):
         train(gt, tmp_path / "ft", steps=2, resume=True, init=src, progress=False)
+
+
+def test_training_recipe_is_consistent():
+    """benchmarks/train_tiny.py (the shipped checkpoint's recipe): every stage's data and init
+    exist, and no training or validation participant is a synth-v1 test participant."""
+    import importlib.util
+    from pathlib import Path
+
+    from facebench.baseline.config import get_config
+    from facebench.benchmarks import get_benchmark
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "train_tiny.py"
+    spec = importlib.util.spec_from_file_location("train_tiny", path)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    names = {row[0] for row in recipe.TRAIN_DATA}
+    seen = []
+    for name, stage in recipe.STAGES.items():
+        assert set(stage["data"]) <= names
+        assert stage.get("init") in (None, *seen)
+        get_config("tiny", **stage["model_overrides"])  # valid overrides
+        seen.append(name)
+    train_ids = {p for _, _, lo, hi, *_ in recipe.TRAIN_DATA for p in range(lo, hi)}
+    val_ids = {p for _, lo, hi, *_ in recipe.VAL_DATA for p in range(lo, hi)}
+    test_ids = {int(p) for p in get_benchmark("synth-v1").source["participants"]}
+    assert not train_ids & val_ids and not (train_ids | val_ids) & test_ids
+    # the shipped checkpoint's model is the last stage's
+    from facebench.baseline.checkpoint import load_model
+
+    model, _ = load_model()
+    last = list(recipe.STAGES.values())[-1]
+    assert model.config == get_config("tiny", **last["model_overrides"])
