@@ -46,5 +46,4 @@ def tracks_from_canonical(canonical, query_canonical, depth=None, K=None, max_di
     from facebench.evaluate.tracks import tracks_from_canonical_arrays
 
     return tracks_from_canonical_arrays(canonical, query_canonical, depth=depth, K=K,
-                                        max_distance=max_distance, query_xy=query_xy,
-                                        pixel_weight=pixel_weight)
+                                        max_distance=max_distance, query_xy=query_xy, pixel_weight=pixel_weight)

@@ -21,8 +21,7 @@ MAX_DISTANCE = 0.02  # normalized canonical units (2% of the canonical scale)
 
 
 def tracks_from_canonical_arrays(canonical, query_canonical, depth=None, K=None,
-                                 max_distance: float = MAX_DISTANCE, query_xy=None,
-                                 pixel_weight: float = 0.0):
+                                 max_distance: float = MAX_DISTANCE, query_xy=None, pixel_weight: float = 0.0):
     """Track query points through a canonical-map video.
 
     Args:
@@ -71,8 +70,7 @@ def tracks_from_canonical_arrays(canonical, query_canonical, depth=None, K=None,
         if n and rows.size:
             points = canonical[t][ok].astype(np.float64)
             if w > 0:
-                pixels = np.stack([cols, rows], axis=1).astype(np.float64)
-                points = np.concatenate([points, w * pixels], axis=1)
+                points = np.concatenate([points, w * np.stack([cols, rows], axis=1).astype(np.float64)], axis=1)
             _, idx = cKDTree(points).query(queries, k=1)
             dist = np.linalg.norm(points[idx, :3] - queries[:, :3], axis=1)
             last_xy = np.stack([cols[idx], rows[idx]], axis=-1).astype(np.float32)
