@@ -162,27 +162,6 @@ def test_tracks_from_canonical_arrays_by_hand():
     assert np.isfinite(xy).all() and np.isfinite(xyz).all()
 
 
-def test_track_search_with_a_pixel_weight():
-    T, H, W = 2, 1, 6
-    canonical = np.zeros((T, H, W, 3))
-    canonical[..., 0] = np.arange(W) / 10
-    canonical[1, 0, 5, 0] = 0.21  # frame 1: a far pixel (x=5) almost matches the query's 0.2
-    canonical[1, 0, 2, 0] = 0.25  # ...while its own pixel (x=2) drifted by 0.05
-    queries, xy_query = np.array([[0.2, 0.0, 0.0]]), np.array([[2.0, 0.0]])
-    xy, visible, _ = tracks_from_canonical_arrays(canonical, queries, max_distance=0.1)
-    assert xy[0, :, 0].tolist() == [2, 5]  # pure canonical search jumps to the far pixel
-    xy, visible, _ = tracks_from_canonical_arrays(canonical, queries, max_distance=0.1, query_xy=xy_query,
-                                                  pixel_weight=0.03)
-    assert xy[0, :, 0].tolist() == [2, 2]  # 3 px away costs 0.09 > the 0.04 canonical gain: stays
-    assert visible.tolist() == [[True, True]]  # visibility: canonical distance 0.05 < 0.1
-    xy, *_ = tracks_from_canonical_arrays(canonical, queries, query_xy=xy_query, pixel_weight=0.001)
-    assert xy[0, :, 0].tolist() == [2, 5]  # a small weight changes nothing here
-    with pytest.raises(FacebenchError, match="needs query_xy"):
-        tracks_from_canonical_arrays(canonical, queries, pixel_weight=0.1)
-    with pytest.raises(FacebenchError, match=">= 0"):
-        tracks_from_canonical_arrays(canonical, queries, query_xy=xy_query, pixel_weight=-1)
-
-
 def test_tracks_from_canonical_folder(gt, tmp_path):
     preds = write_preds(gt, tmp_path / "p", keys=("canonical", "depth"))
     counts = tracks_from_canonical(preds, gt=gt, progress=False)

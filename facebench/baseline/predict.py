@@ -67,22 +67,14 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
     return {"depth": depth, "canonical": canonical, "confidence": confidence, "foreground": foreground}
 
 
-# Track search weight of the distance to the query pixel (normalized canonical units per pixel of
-# the clip), chosen on validation participants 801-812 (docs/BASELINE.md); 0 is a pure canonical search.
-TRACK_PIXEL_WEIGHT = 0.0
-
-
 def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             frames_per_window: int | None = None, device: str | None = None, clips=None,
-            benchmark: str | None = None, max_distance: float = 0.05, pixel_weight: float | None = None,
-            progress: bool = True) -> dict:
+            benchmark: str | None = None, max_distance: float = 0.05, progress: bool = True) -> dict:
     """Predict every clip (or ``clips``) of ``gt_dir`` into ``out_dir``.
 
     Returns the meta.json dict plus ``clips`` and ``frames`` counts.  ``benchmark``
     defaults to the one the GT folder names; ``max_distance`` (normalized canonical
-    units) is the canonical match distance under which a tracked point is visible;
-    ``pixel_weight`` (transformer only, default :data:`TRACK_PIXEL_WEIGHT`) weighs the distance
-    to the query pixel in the track search (see ``tracks_from_canonical_arrays``).
+    units) is the canonical match distance under which a tracked point is visible.
     """
     from tqdm import tqdm
 
@@ -119,8 +111,6 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
                   "config": meta["model"]["name"], "step": meta.get("step"),
                   "image_size": model.config.image_size, "frames_per_window": frames_per_window,
                   "track_max_distance": max_distance}
-        pixel_weight = TRACK_PIXEL_WEIGHT if pixel_weight is None else float(pixel_weight)
-        params["track_pixel_weight"] = pixel_weight
     elif method == "template-frontal":
         from facebench.templates import load
 
@@ -164,8 +154,7 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             if "foreground" in maps:  # search only where the model sees a face
                 search = np.where(maps["foreground"][..., None] > 0.5, search, np.nan)
             xy, vis, xyz = tracks_from_canonical(search, query, depth=maps["depth"], K=clip.K,
-                                                 max_distance=max_distance, query_xy=xy_query,
-                                                 pixel_weight=pixel_weight or 0.0)
+                                                 max_distance=max_distance)
         seconds += time.perf_counter() - t0
         frames += T
         path = out_dir / f"{cid}.npz"

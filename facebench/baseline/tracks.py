@@ -33,17 +33,15 @@ def sample_canonical(canonical, query_frame, query_xy):
             + (1 - fx) * fy * c[n, y1, x0] + fx * fy * c[n, y1, x1]).astype(np.float32)
 
 
-def tracks_from_canonical(canonical, query_canonical, depth=None, K=None, max_distance: float = 0.05,
-                          query_xy=None, pixel_weight: float = 0.0):
+def tracks_from_canonical(canonical, query_canonical, depth=None, K=None, max_distance: float = 0.05):
     """(xy (N,T,2), visible (N,T), xyz (N,T,3)) by canonical nearest neighbours per frame.
 
     Uses the evaluate helper's pure function, so the baseline tracks exactly as
     ``facebench evaluate --tracks-from-canonical`` would, except for the queries
     (sampled from the prediction, see the module docstring) and the visibility
-    threshold ``max_distance`` (normalized units), which suits this model's error, and the
-    optional ``pixel_weight`` (see the helper) that searches in (canonical, image) space.
+    threshold ``max_distance`` (normalized units), which suits this model's error.
     """
     from facebench.evaluate.tracks import tracks_from_canonical_arrays
 
     return tracks_from_canonical_arrays(canonical, query_canonical, depth=depth, K=K,
-                                        max_distance=max_distance, query_xy=query_xy, pixel_weight=pixel_weight)
+                                        max_distance=max_distance)

@@ -60,16 +60,11 @@ def train(gt_dir, out_dir, config, steps, resume, seed, batch_size, lr, window, 
 @click.option("--benchmark", default=None, help="Benchmark named in meta.json [default: the GT's].")
 @click.option("--track-distance", type=float, default=0.05, show_default=True,
               help="Canonical match distance (normalized units) below which a tracked point is visible.")
-@click.option("--track-pixel-weight", type=float, default=None,
-              help="Transformer tracks: weight of the distance to the query pixel in the search "
-                   "(normalized canonical units per pixel; 0 = pure canonical search) [default: tuned].")
-def predict(gt_dir, out_dir, checkpoint, method, frames_per_window, device, benchmark, track_distance,
-            track_pixel_weight):
+def predict(gt_dir, out_dir, checkpoint, method, frames_per_window, device, benchmark, track_distance):
     """Write predictions (depth, canonical, confidence, tracks) for every clip of a GT folder."""
     from facebench.baseline.predict import predict as run
 
     meta = run(gt_dir, out_dir, checkpoint=checkpoint, method=method, frames_per_window=frames_per_window,
-               device=device, benchmark=benchmark, max_distance=track_distance,
-               pixel_weight=track_pixel_weight)
+               device=device, benchmark=benchmark, max_distance=track_distance)
     click.echo(f"{meta['method']}: {meta['clips']} clips, {meta['frames']} frames, "
                f"{meta['runtime_s_per_frame'] * 1000:.1f} ms/frame on {meta['device']}; wrote {out_dir}/")

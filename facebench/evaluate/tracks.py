@@ -21,7 +21,7 @@ MAX_DISTANCE = 0.02  # normalized canonical units (2% of the canonical scale)
 
 
 def tracks_from_canonical_arrays(canonical, query_canonical, depth=None, K=None,
-                                 max_distance: float = MAX_DISTANCE, query_xy=None, pixel_weight: float = 0.0):
+                                 max_distance: float = MAX_DISTANCE):
     """Track query points through a canonical-map video.
 
     Args:
@@ -29,12 +29,6 @@ def tracks_from_canonical_arrays(canonical, query_canonical, depth=None, K=None,
         query_canonical: (N,3) canonical coordinates of the points to track.
         depth: optional (T,H,W) z-depth, metres; with ``K`` (3,3) gives ``xyz``.
         max_distance: canonical-space match distance below which a point is visible.
-        query_xy, pixel_weight: optional (N,2) query pixels and a weight (normalized canonical
-            units per pixel): the match then minimises |c - c_query|^2 + (w |xy - xy_query|)^2,
-            a nearest neighbour in (canonical, image) space that keeps a point near where it
-            was queried unless the canonical maps clearly say it moved.  Visibility still
-            compares the canonical distance alone with ``max_distance``.  0 (default): pure
-            canonical search.
     Returns:
         (xy (N,T,2) float32 pixels (x, y), visible (N,T) bool, xyz (N,T,3) float32 camera
         space or None).  Every position is finite: a frame with no valid pixel repeats the
@@ -55,24 +49,13 @@ def tracks_from_canonical_arrays(canonical, query_canonical, depth=None, K=None,
     if want_xyz:
         K = np.asarray(K, dtype=np.float64)
         last_xyz[:, 2] = float(np.nanmedian(depth)) if np.isfinite(depth).any() else 1.0
-    w = float(pixel_weight)
-    if w < 0 or not np.isfinite(w):
-        raise FacebenchError(f"pixel_weight must be a finite number >= 0, got {pixel_weight}")
-    if w > 0:
-        if query_xy is None:
-            raise FacebenchError("pixel_weight needs query_xy")
-        queries = np.concatenate([queries, w * np.asarray(query_xy, np.float64).reshape(-1, 2)], axis=1)
     for t in range(T):
         ok = np.isfinite(canonical[t]).all(axis=-1)
         if want_xyz:
             ok &= np.isfinite(depth[t])
         rows, cols = np.nonzero(ok)
         if n and rows.size:
-            points = canonical[t][ok].astype(np.float64)
-            if w > 0:
-                points = np.concatenate([points, w * np.stack([cols, rows], axis=1).astype(np.float64)], axis=1)
-            _, idx = cKDTree(points).query(queries, k=1)
-            dist = np.linalg.norm(points[idx, :3] - queries[:, :3], axis=1)
+            dist, idx = cKDTree(canonical[t][ok].astype(np.float64)).query(queries, k=1)
             last_xy = np.stack([cols[idx], rows[idx]], axis=-1).astype(np.float32)
             visible[:, t] = dist < max_distance
             if want_xyz:
