@@ -36,12 +36,13 @@ TRAIN_DATA = [
 VAL_DATA = [("val1", 801, 803, 2, 801), ("val2", 803, 807, 1, 803), ("val3", 807, 813, 1, 807)]
 STAGES = {
     # stage 1: the template prior and dense corrections only (the checkpoint shipped first)
-    "stage1": dict(steps=800, lr=5e-4, warmup=30, seed=0, model_overrides={"pose_head": False}, data="cb"),
+    "stage1": dict(steps=800, lr=5e-4, warmup=30, seed=0, data="cb",
+                   model_overrides={"pose_head": False, "camera_frame": False}),
     # stage 2: from stage 1, with the pose head, corrections along the camera's axes and prior jitter
-    "stage2": dict(steps=3000, lr=4e-4, warmup=30, seed=0, model_overrides={"camera_frame": True},
+    "stage2": dict(steps=3000, lr=4e-4, warmup=30, seed=0, model_overrides={},
                    prior_jitter=(0.01, 4.0), data="cbaedfg", init="stage1"),
     # stage 3: stage 2 continued on other samples (seed 1) at half the learning rate
-    "stage3": dict(steps=3000, lr=2e-4, warmup=30, seed=1, model_overrides={"camera_frame": True},
+    "stage3": dict(steps=3000, lr=2e-4, warmup=30, seed=1, model_overrides={},
                    prior_jitter=(0.01, 4.0), data="cbaedfg", init="stage2"),
 }
 # the checkpoints scored on the validation sets (about 4 min each on 2 cores)

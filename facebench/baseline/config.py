@@ -92,11 +92,11 @@ class TrainConfig:
 
 CONFIGS: dict[str, ModelConfig] = {
     # A few million parameters: trains on a laptop CPU at 128 px.
-    "tiny": ModelConfig(pose_head=True),
+    "tiny": ModelConfig(pose_head=True, camera_frame=True),
     # ViT-B-sized encoder (86M) with alternating attention; for GPUs.
     "base": ModelConfig(name="base", patch=16, dim=768, depth=12, heads=12, out_layers=(2, 5, 8, 11),
                         head_features=256, pos_grid=32, image_size=512, layerscale=1e-5,
-                        pose_head=True),
+                        pose_head=True, camera_frame=True),
 }
 
 
