@@ -110,7 +110,8 @@ def test_prior_model_starts_at_the_prior():
     B, S, H, W = 1, 2, 16, 16
     prior = torch.rand(B, S, 5, H, W)
     prior[:, :, 0] += 0.5  # depth in metres
-    out = model(torch.rand(B, S, 3, H, W), prior)
+    rotation = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])[None]  # any camera
+    out = model(torch.rand(B, S, 3, H, W), prior, rotation=rotation)
     # zero-initialised output layers: corrections are zero, the prediction is the prior
     torch.testing.assert_close(out["depth"], prior[:, :, 0])
     torch.testing.assert_close(out["canonical"], prior[:, :, 1:4])
@@ -120,7 +121,8 @@ def test_prior_model_starts_at_the_prior():
 
 def test_pose_head_starts_at_identity_and_maps_the_prior():
     torch.manual_seed(0)
-    model = FaceTransformer(get_config("tiny", **{**SMALL, "prior": True, "pose_head": True}))
+    cfg = get_config("tiny", **{**SMALL, "prior": True, "pose_head": True, "camera_frame": False})
+    model = FaceTransformer(cfg)
     B, S, H, W = 1, 2, 16, 16
     prior = torch.rand(B, S, 5, H, W)
     prior[:, :, 0] += 0.5
