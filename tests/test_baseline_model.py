@@ -157,8 +157,7 @@ def test_mask_moments_by_hand():
 
 def test_camera_frame_corrections_turn_with_the_camera():
     torch.manual_seed(0)
-    cfg = get_config("tiny", **{**SMALL, "prior": True, "pose_head": True, "camera_frame": True,
-                                 "pose_cnn": 4})
+    cfg = get_config("tiny", **{**SMALL, "prior": True, "pose_head": True, "camera_frame": True})
     model = FaceTransformer(cfg)
     B, S, H, W = 1, 2, 16, 16
     prior = torch.rand(B, S, 5, H, W)
@@ -172,7 +171,14 @@ def test_camera_frame_corrections_turn_with_the_camera():
     shift = (out["canonical"] - prior[:, :, 1:4]).mean(dim=(0, 1, 3, 4))
     torch.testing.assert_close(shift, R.T @ torch.tensor([0.3, 0.0, 0.0]))  # camera x, in canonical axes
     torch.testing.assert_close(out["canonical_affine"][0, 0, :, :3], torch.eye(3))
-    out["canonical"].sum().backward()  # the pose head gets a gradient (its CNN once the last layer moves)
+    out["canonical"].sum().backward()
     assert model.pose_head.mlp[-1].weight.grad.abs().sum() > 0
+    # dense_canonical=False: the canonical head's xyz is ignored, canonical is the pose head's map
+    cfg = get_config("tiny", **{**SMALL, "prior": True, "pose_head": True, "dense_canonical": False})
+    model = FaceTransformer(cfg)
+    with torch.no_grad():
+        model.canonical_head.out[-1].bias.fill_(0.5)  # a dense correction that must not show
+    out = model(images, prior, rotation=R[None])
+    torch.testing.assert_close(out["canonical"], prior[:, :, 1:4])
     with pytest.raises(ValueError, match="rotation"):
         model(images, prior)

@@ -38,9 +38,6 @@ class ModelConfig:
     # canonical axes with the clip's camera rotation: a head seen further right in the image is then
     # the same output for every camera of the rig (forward needs ``rotation``)
     camera_frame: bool = False
-    # the pose head also reads a small strided CNN over the frame and its prior (8 channels at full
-    # resolution): convolutions register the face against the template faster than patch tokens
-    pose_cnn: int = 0  # width of that CNN's first stage; 0 for none
 
     def to_dict(self) -> dict:
         d = asdict(self)

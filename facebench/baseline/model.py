@@ -112,41 +112,28 @@ class PoseHead(nn.Module):
     """Per-frame affine map of the prior's canonical coordinates.
 
     Most of the template prior's canonical error is global: the captured head sits, turns and
-    is shaped differently from the neutral template at the world origin, and an affine map of
-    the prior's canonical values (12 numbers per frame) removes about two thirds of it on
-    synthetic captures.  The head reads the frame's pooled tokens and :func:`mask_moments`
-    of where the model sees the face (its own foreground, gradients stopped) against where
-    the prior has it: the mismatch of the two masks is the misalignment, in a form a small MLP
-    can read.  The last layer starts at zero, so the map starts as the identity.
+    is shaped differently from the neutral template at the world origin, and the best affine map
+    of the prior's canonical values (12 numbers per frame) removes about 70% of it on synthetic
+    validation captures (``benchmarks/prior_error.py``).  The head reads the frame's pooled
+    tokens and :func:`mask_moments` of where the model sees the face (its own foreground,
+    gradients stopped) and of where the prior has it.  The last layer starts at zero, so the
+    map starts as the identity.
     ``forward(tokens (N,D,h,w), foreground (N,H,W) in [0,1], prior (N,5,H,W))
     -> (A (N,3,3), b (N,3))`` with ``c' = A c + b``.
     """
 
     n_geometry = 2 * 9
 
-    def __init__(self, dim: int, cnn: int = 0):
+    def __init__(self, dim: int):
         super().__init__()
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.cnn = None
-        extra = 0
-        if cnn:  # 4 stride-2 stages, widths cnn .. 8*cnn, then global average pooling
-            layers, c_in = [], 8
-            for c_out in (cnn, 2 * cnn, 4 * cnn, 8 * cnn):
-                layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GroupNorm(4, c_out), nn.GELU(),
-                           nn.Conv2d(c_out, c_out, 3, padding=1), nn.GroupNorm(4, c_out), nn.GELU()]
-                c_in = c_out
-            self.cnn = nn.Sequential(*layers)
-            extra = 8 * cnn
-        self.mlp = nn.Sequential(nn.Linear(dim + self.n_geometry + extra, dim), nn.GELU(), nn.Linear(dim, 12))
+        self.mlp = nn.Sequential(nn.Linear(dim + self.n_geometry, dim), nn.GELU(), nn.Linear(dim, 12))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
-    def forward(self, tokens, foreground, prior, images=None):
+    def forward(self, tokens, foreground, prior):
         seen, hit = mask_moments(foreground, prior[:, 1:4]), mask_moments(prior[:, 4], prior[:, 1:4])
-        parts = [self.norm(tokens.mean(dim=(2, 3))), seen - hit, hit]
-        if self.cnn is not None:  # images: (N,3,H,W) normalized as the encoder's input
-            parts.append(self.cnn(torch.cat([images, normalize_prior(prior)], dim=1)).mean(dim=(2, 3)))
-        x = torch.cat(parts, dim=1)
+        x = torch.cat([self.norm(tokens.mean(dim=(2, 3))), seen - hit, hit], dim=1)
         theta = self.mlp(x)
         A = torch.eye(3, device=theta.device, dtype=theta.dtype) + theta[:, :9].reshape(-1, 3, 3)
         return A, theta[:, 9:]
@@ -182,7 +169,7 @@ class FaceTransformer(nn.Module):
         self.depth_head = DPTHead(out_channels=2, **kw)
         self.canonical_head = DPTHead(out_channels=5, **kw)
         # the pose head maps the prior's canonical coordinates: without a prior there is none
-        self.pose_head = PoseHead(config.dim, config.pose_cnn) if config.pose_head and config.prior else None
+        self.pose_head = PoseHead(config.dim) if config.pose_head and config.prior else None
 
     def forward(self, images, prior=None, rotation=None) -> dict:
         """Predict dense maps for a batch of frame sequences.
@@ -237,10 +224,7 @@ class FaceTransformer(nn.Module):
             base = prior[:, :, 1:4]
             if self.pose_head is not None:
                 fg = torch.sigmoid(c[:, :, 4].detach()).reshape(B * S, H, W)
-                rgb = None
-                if self.pose_head.cnn is not None:
-                    rgb = (images.reshape(B * S, 3, H, W) - self.encoder.mean) / self.encoder.std
-                A, b = self.pose_head(feats[-1], fg, prior.reshape(B * S, 5, H, W), rgb)
+                A, b = self.pose_head(feats[-1], fg, prior.reshape(B * S, 5, H, W))
                 if R is not None:  # an affine map along the camera's axes, seen along canonical axes
                     A, b = R.transpose(1, 2) @ A @ R, (R.transpose(1, 2) @ b[:, :, None])[:, :, 0]
                 base = (torch.einsum("nij,njhw->nihw", A, base.reshape(B * S, 3, H, W))
