@@ -22,6 +22,15 @@ def small_model(seed=0):
     return FaceTransformer(get_config("tiny", **SMALL))
 
 
+def prior_model_and_inputs(B=1, S=2, H=16, W=16, **overrides):
+    """A small model that takes the template prior, random frames and a prior (depth in metres)."""
+    torch.manual_seed(0)
+    model = FaceTransformer(get_config("tiny", **{**SMALL, "prior": True, **overrides}))
+    prior = torch.rand(B, S, 5, H, W)
+    prior[:, :, 0] += 0.5
+    return model, torch.rand(B, S, 3, H, W), prior
+
+
 def test_forward_keys_and_shapes_any_size():
     model = small_model()
     out = model(torch.rand(2, 3, 3, 20, 28))  # not a multiple of the patch: padded inside
@@ -105,30 +114,20 @@ def test_gradients_reach_every_parameter():
 
 
 def test_prior_model_starts_at_the_prior():
-    torch.manual_seed(0)
-    model = FaceTransformer(get_config("tiny", **{**SMALL, "prior": True}))
-    B, S, H, W = 1, 2, 16, 16
-    prior = torch.rand(B, S, 5, H, W)
-    prior[:, :, 0] += 0.5  # depth in metres
+    model, images, prior = prior_model_and_inputs()
     rotation = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])[None]  # any camera
-    out = model(torch.rand(B, S, 3, H, W), prior, rotation=rotation)
+    out = model(images, prior, rotation=rotation)
     # zero-initialised output layers: corrections are zero, the prediction is the prior
     torch.testing.assert_close(out["depth"], prior[:, :, 0])
     torch.testing.assert_close(out["canonical"], prior[:, :, 1:4])
     with pytest.raises(ValueError, match="template prior"):
-        model(torch.rand(B, S, 3, H, W))
+        model(images)
 
 
 def test_pose_head_starts_at_identity_and_maps_the_prior():
-    torch.manual_seed(0)
-    cfg = get_config("tiny", **{**SMALL, "prior": True, "pose_head": True, "camera_frame": False})
-    model = FaceTransformer(cfg)
-    B, S, H, W = 1, 2, 16, 16
-    prior = torch.rand(B, S, 5, H, W)
-    prior[:, :, 0] += 0.5
-    images = torch.rand(B, S, 3, H, W)
+    model, images, prior = prior_model_and_inputs(pose_head=True, camera_frame=False)
     out = model(images, prior)
-    eye = torch.cat([torch.eye(3), torch.zeros(3, 1)], dim=1).expand(B, S, 3, 4)
+    eye = torch.cat([torch.eye(3), torch.zeros(3, 1)], dim=1).expand(1, 2, 3, 4)
     torch.testing.assert_close(out["canonical_affine"], eye)
     torch.testing.assert_close(out["canonical"], prior[:, :, 1:4])
     # a known affine in the last layer's bias: canonical = A @ prior + b, pixel by pixel
@@ -156,13 +155,7 @@ def test_mask_moments_by_hand():
 
 
 def test_camera_frame_corrections_turn_with_the_camera():
-    torch.manual_seed(0)
-    cfg = get_config("tiny", **{**SMALL, "prior": True, "pose_head": True, "camera_frame": True})
-    model = FaceTransformer(cfg)
-    B, S, H, W = 1, 2, 16, 16
-    prior = torch.rand(B, S, 5, H, W)
-    prior[:, :, 0] += 0.5
-    images = torch.rand(B, S, 3, H, W)
+    model, images, prior = prior_model_and_inputs(pose_head=True, camera_frame=True)
     with torch.no_grad():
         model.pose_head.mlp[-1].bias.copy_(torch.tensor([0.0] * 9 + [0.3, 0.0, 0.0]))  # +x along the camera
     c, s = 0.6, 0.8
@@ -174,8 +167,7 @@ def test_camera_frame_corrections_turn_with_the_camera():
     out["canonical"].sum().backward()
     assert model.pose_head.mlp[-1].weight.grad.abs().sum() > 0
     # dense_canonical=False: the canonical head's xyz is ignored, canonical is the pose head's map
-    cfg = get_config("tiny", **{**SMALL, "prior": True, "pose_head": True, "dense_canonical": False})
-    model = FaceTransformer(cfg)
+    model, _, _ = prior_model_and_inputs(pose_head=True, dense_canonical=False)
     with torch.no_grad():
         model.canonical_head.out[-1].bias.fill_(0.5)  # a dense correction that must not show
     out = model(images, prior, rotation=R[None])
