@@ -1,0 +1,109 @@
+"""The reference transformer and the trivial rows as registered methods.
+
+The maps themselves come from :mod:`facebench.baseline.predict` (``run_transformer``)
+and :mod:`facebench.baseline.trivial`; this module only adapts them to the
+registry's contract (:mod:`facebench.methods.base`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facebench.methods.base import ClipInput, Method, Options
+
+
+class Transformer(Method):
+    description = (
+        "Reference feed-forward transformer (alternating frame/global attention, DPT heads); "
+        "tracks by nearest-neighbour search in predicted canonical space."
+    )
+
+    def __init__(self, options: Options):
+        super().__init__()
+        import torch
+
+        from facebench.baseline.checkpoint import SHIPPED, load_model
+
+        self.device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model, meta = load_model(options.checkpoint, device=self.device)
+        if self.model.config.prior:
+            from facebench.baseline.prior import prior_normalization
+
+            self.canonical_frame = prior_normalization()
+        self.frames_per_window = options.frames_per_window or int(meta.get("train", {}).get("window", 4))
+        self.name = f"facebench-transformer-{meta['model']['name']}"
+        self.params = {
+            "checkpoint": str(options.checkpoint) if options.checkpoint else f"shipped:{SHIPPED.name}",
+            "config": meta["model"]["name"],
+            "step": meta.get("step"),
+            "image_size": self.model.config.image_size,
+            "frames_per_window": self.frames_per_window,
+            "track_max_distance": options.track_distance,
+        }
+
+    def predict_clip(self, clip: ClipInput) -> dict:
+        from facebench.baseline.predict import run_transformer
+
+        return run_transformer(
+            self.model,
+            clip.images,
+            self.frames_per_window,
+            self.model.config.image_size,
+            self.device,
+            K=clip.K,
+            T_cam_from_world=clip.T_cam_from_world,
+        )
+
+
+class TemplateFrontal(Method):
+    name = "template-frontal"
+    description = (
+        "Trivial floor: neutral template at the world origin rendered from the clip's camera "
+        "(one fixed canonical projection for every frame)."
+    )
+
+    def __init__(self, options: Options):
+        super().__init__()
+        from facebench.templates import DEFAULT_TEMPLATE, load
+
+        self.template = load(options.template or DEFAULT_TEMPLATE)
+        self.canonical_template = self.template.name
+        self.canonical_frame = (np.asarray(self.template.center), float(self.template.scale))
+        self.params = {"template": self.template.name, "track_max_distance": options.track_distance}
+
+    def predict_clip(self, clip: ClipInput) -> dict:
+        from facebench.baseline.trivial import template_frontal
+
+        return template_frontal(clip.shape, clip.K, clip.T_cam_from_world, self.template)
+
+
+class MeanDepthPlane(Method):
+    name = "mean-depth-plane"
+    description = (
+        "Trivial floor: constant depth at the rig's aim point (world origin), canonical 0, static tracks."
+    )
+
+    def __init__(self, options: Options):
+        super().__init__()
+
+    def predict_clip(self, clip: ClipInput) -> dict:
+        from facebench.baseline.trivial import mean_depth_plane, origin_depth, static_tracks
+
+        T = clip.shape[0]
+        maps = mean_depth_plane(clip.shape, clip.T_cam_from_world)
+        xy, vis, xyz = static_tracks(
+            clip.query_frame, clip.query_xy, origin_depth(clip.T_cam_from_world), clip.K, T
+        )
+        return {**maps, "tracks_xy": xy, "tracks_visible": vis, "tracks_xyz": xyz}
+
+
+def transformer(options: Options) -> Method:
+    return Transformer(options)
+
+
+def template_frontal(options: Options) -> Method:
+    return TemplateFrontal(options)
+
+
+def mean_depth_plane(options: Options) -> Method:
+    return MeanDepthPlane(options)
