@@ -1,4 +1,4 @@
-"""Write SPEC §5 predictions for every clip of a GT folder.
+"""The transformer's maps for a clip, and ``predict`` for the baseline rows on a GT folder.
 
 Methods: ``transformer`` (the reference model; default checkpoint = the shipped
 ``tiny``), and the trivial rows ``mean-depth-plane`` and ``template-frontal``
@@ -8,10 +8,6 @@ read.  Maps are written at the clip's stored resolution.
 """
 
 from __future__ import annotations
-
-import json
-import time
-from pathlib import Path
 
 import numpy as np
 
@@ -70,123 +66,19 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
 def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             frames_per_window: int | None = None, device: str | None = None, clips=None,
             benchmark: str | None = None, max_distance: float = 0.05, progress: bool = True) -> dict:
-    """Predict every clip (or ``clips``) of ``gt_dir`` into ``out_dir``.
+    """Predict every clip (or ``clips``) of ``gt_dir`` into ``out_dir`` with one of ``METHODS``.
 
+    The same as ``facebench predict METHOD --gt GT_DIR`` (the method registry,
+    :mod:`facebench.methods`), kept for ``facebench baseline predict`` and scripts.
     Returns the meta.json dict plus ``clips`` and ``frames`` counts.  ``benchmark``
     defaults to the one the GT folder names; ``max_distance`` (normalized canonical
     units) is the canonical match distance under which a tracked point is visible.
     """
-    from tqdm import tqdm
-
-    from facebench.baseline.tracks import sample_canonical, tracks_from_canonical
-    from facebench.baseline.trivial import mean_depth_plane, origin_depth, static_tracks, template_frontal
-    from facebench.io.shards import GTReader
+    from facebench.methods.run import predict as run
 
     if method not in METHODS:
         raise FacebenchError(f"unknown method {method!r}{did_you_mean(method, METHODS)}; choose from "
                              f"{', '.join(METHODS)}")
-    reader = GTReader(gt_dir)
-    benchmark = benchmark or reader.benchmark
-    if not benchmark:
-        raise FacebenchError(f"{gt_dir}: the GT names no benchmark; pass --benchmark")
-    clip_ids = list(clips) if clips is not None else reader.clip_ids
-    for cid in clip_ids:
-        reader.clip_info(cid)  # unknown ids fail here, before any work
-    params: dict = {}
-    model = template = None
-    template_frame = (reader.center, reader.scale)
-    if method == "transformer":
-        import torch
-
-        from facebench.baseline.checkpoint import SHIPPED, load_model
-
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model, meta = load_model(checkpoint, device=device)
-        if model.config.prior:
-            from facebench.baseline.prior import prior_normalization
-
-            template_frame = prior_normalization()
-        frames_per_window = frames_per_window or int(meta.get("train", {}).get("window", 4))
-        params = {"checkpoint": str(checkpoint) if checkpoint else f"shipped:{SHIPPED.name}",
-                  "config": meta["model"]["name"], "step": meta.get("step"),
-                  "image_size": model.config.image_size, "frames_per_window": frames_per_window,
-                  "track_max_distance": max_distance}
-    elif method == "template-frontal":
-        from facebench.templates import load
-
-        if reader.template_name != "facebench-head":
-            raise FacebenchError(f"template-frontal supports facebench-head GT only (this GT uses "
-                                 f"{reader.template_name!r})")
-        template = load("facebench-head")
-        template_frame = (np.asarray(template.center), float(template.scale))
-        params = {"template": template.name, "track_max_distance": max_distance}
-    device = device or "cpu"
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seconds, frames = 0.0, 0
-    for cid in tqdm(clip_ids, desc=f"predict {method}", unit="clip", disable=not progress):
-        info = reader.clip_info(cid)
-        T, H, W = info["T"], info["H"], info["W"]
-        clip = reader.clip(cid, fields=("image", "tracks") if method == "transformer" else ("tracks",))
-        tr = clip.tracks
-        xy_query = tr.xy[np.arange(len(tr.query_frame)), tr.query_frame] if len(tr.query_frame) else \
-            np.zeros((0, 2), np.float32)
-        t0 = time.perf_counter()
-        if method == "transformer":
-            maps = run_transformer(model, clip.image, frames_per_window, model.config.image_size, device,
-                                   K=clip.K, T_cam_from_world=clip.T_cam_from_world)
-        elif method == "template-frontal":
-            maps = template_frontal((T, H, W), clip.K, clip.T_cam_from_world, template)
-        else:
-            maps = mean_depth_plane((T, H, W), clip.T_cam_from_world)
-        if method != "mean-depth-plane":  # template canonical frame -> this GT's normalization
-            from facebench.baseline.prior import renormalize
-
-            center, scale = np.asarray(template_frame[0]), template_frame[1]
-            maps["canonical"] = renormalize(maps["canonical"], center, scale, reader.center, reader.scale)
-        if method == "mean-depth-plane":
-            xy, vis, xyz = static_tracks(tr.query_frame, xy_query, origin_depth(clip.T_cam_from_world),
-                                         clip.K, T)
-        else:
-            query = sample_canonical(maps["canonical"], tr.query_frame, xy_query)
-            search = maps["canonical"]
-            if "foreground" in maps:  # search only where the model sees a face
-                search = np.where(maps["foreground"][..., None] > 0.5, search, np.nan)
-            xy, vis, xyz = tracks_from_canonical(search, query, depth=maps["depth"], K=clip.K,
-                                                 max_distance=max_distance)
-        seconds += time.perf_counter() - t0
-        frames += T
-        path = out_dir / f"{cid}.npz"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, depth=maps["depth"].astype(np.float32),
-                            canonical=maps["canonical"].astype(np.float32),
-                            confidence=maps["confidence"].astype(np.float32),
-                            tracks_xy=np.asarray(xy, np.float32), tracks_visible=np.asarray(vis, bool),
-                            tracks_xyz=np.asarray(xyz, np.float32))
-    meta = {"method": method if method != "transformer" else f"facebench-transformer-{params['config']}",
-            "benchmark": benchmark, "description": _DESCRIPTIONS[method], "params": params,
-            "runtime_s_per_frame": round(seconds / max(frames, 1), 5), "device": _device_name(device)}
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
-    reader.close()
-    return {**meta, "clips": len(clip_ids), "frames": frames}
-
-
-_DESCRIPTIONS = {
-    "transformer": "Reference feed-forward transformer (alternating frame/global attention, DPT heads); "
-                   "tracks by nearest-neighbour search in predicted canonical space.",
-    "mean-depth-plane": "Trivial floor: constant depth at the rig's aim point (world origin), canonical 0, "
-                        "static tracks.",
-    "template-frontal": "Trivial floor: neutral template at the world origin rendered from the clip's camera "
-                        "(one fixed canonical projection for every frame).",
-}
-
-
-def _device_name(device) -> str:
-    if str(device).startswith("cuda"):
-        import torch
-
-        return f"cuda ({torch.cuda.get_device_name(0)})"
-    import platform
-
-    return f"cpu ({platform.processor() or platform.machine()})"
+    return run(method, out_dir, gt=gt_dir, benchmark=benchmark, clips=clips, progress=progress,
+               checkpoint=checkpoint, frames_per_window=frames_per_window, device=device,
+               track_distance=max_distance)

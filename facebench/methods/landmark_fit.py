@@ -27,12 +27,16 @@ from facebench.errors import FacebenchError
 from facebench.methods.base import ClipInput, Method, Options
 
 WEIGHTS = {
-    "jaw_line": 0.3,
+    "jaw_line": 0.05,  # FaceMesh's cheek outline follows the silhouette, not fixed skin points
+    "brows": 0.2,  # FaceMesh's brow points sit on the upper brow edge, iBUG's on its middle
+    "rig_prior": 0.05,  # GT clips only: pose near the rig's aim (RIG_SIGMA_M, RIG_SIGMA_RAD)
     "identity": 2e-3,
     "expression": 1e-3,
     "smooth_pose": 0.01,
     "smooth_expression": 0.01,
 }
+RIG_SIGMA_M = 0.05  # GT clips: head position and orientation ~ the rig's aim (world origin, world axes)
+RIG_SIGMA_RAD = 0.5
 CHARBONNIER_EPS = 0.01  # inter-ocular units (about 0.6 px at 60 px between the eyes)
 RIGID_STEPS = 150
 FULL_STEPS = 250
@@ -187,6 +191,13 @@ def fit_landmarks(template, lmk, K, init_pose=None, steps: int = FULL_STEPS, dev
     inv_scale = torch.as_tensor(1.0 / iod, dtype=dt, device=dev)[:, None]
     w_lmk = torch.ones(68, dtype=dt, device=dev)
     w_lmk[:17] = WEIGHTS["jaw_line"]
+    w_lmk[17:27] = WEIGHTS["brows"]
+    trans_prior = torch.as_tensor(trans0, dtype=dt, device=dev) if init_pose is not None else None
+    R_prior = (
+        torch.as_tensor(np.asarray(init_pose)[:3, :3], dtype=dt, device=dev)
+        if init_pose is not None
+        else None
+    )
     Kt = torch.as_tensor(K, dtype=dt, device=dev)
     small, tri = landmark_template(template)
     lf = torch.as_tensor(tri, device=dev)  # (68,3) vertex ids
@@ -223,6 +234,14 @@ def fit_landmarks(template, lmk, K, init_pose=None, steps: int = FULL_STEPS, dev
         rho = torch.sqrt(r**2 + CHARBONNIER_EPS**2) - CHARBONNIER_EPS
         data = ((rho * w_lmk).sum(1) * mask).sum() / (mask.sum().clamp(min=1) * w_lmk.sum())
         total = data + WEIGHTS["smooth_pose"] * (_smooth(p["rotation"]) + _smooth(p["translation"] / 0.01))
+        if trans_prior is not None:  # the rig aims at the head: stay near the world origin
+            from facebench.templates.lbs import rodrigues_torch
+
+            one_minus_cos = (3 - (R_prior[None] * rodrigues_torch(p["rotation"])).sum(dim=(1, 2))) / 2
+            total = total + WEIGHTS["rig_prior"] * (
+                (((p["translation"] - trans_prior) / RIG_SIGMA_M) ** 2).mean()
+                + one_minus_cos.mean() / (1 - np.cos(RIG_SIGMA_RAD))
+            )
         if full:
             total = (
                 total
