@@ -92,7 +92,7 @@ def _predict_gt(method_name, out_dir, gt, benchmark, clips, overlay, progress, o
     clip_ids = list(clips) if clips is not None else reader.clip_ids
     for cid in clip_ids:
         reader.clip_info(cid)  # unknown ids fail here, before any work
-    if options.get("template") is None and not reader.template_name.startswith("flame"):
+    if options.get("template") is None and _loadable(reader.template_name):
         options["template"] = reader.template_name  # template methods work in the GT's canonical space
     method = make_method(method_name, **options)
     if method.canonical_template and method.canonical_template != reader.template_name:
@@ -183,6 +183,16 @@ def _predict_frames(method_name, out_dir, frames, fov, K, overlay, progress, opt
     if overlay:
         meta["visuals"] = _write_visuals(out_dir, frames.clip_id, frames.images, out)
     return meta
+
+
+def _loadable(template_name: str) -> bool:
+    from facebench.templates import load
+
+    try:
+        load(template_name)
+    except FacebenchError:
+        return False
+    return True
 
 
 def _default_fov():
