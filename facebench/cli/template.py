@@ -10,7 +10,7 @@ def template():
 
 @template.command()
 @click.option("--template", "name", default=None,
-              help="Template name (default: the default template, ict-light), or flame:/path/to/flame2023.pkl.")
+              help="Template name (default: ict-light), or flame:/path/to/flame2023.pkl.")
 @click.argument("template_name", required=False)
 @click.option("--out", type=click.Path(dir_okay=False), default="template.png", show_default=True,
               help="PNG file to write.")
