@@ -10,7 +10,6 @@ a depth map the pixel is unprojected with ``K`` to give camera-space ``xyz``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +77,7 @@ def tracks_from_canonical(preds, gt=None, benchmark=None, max_distance: float = 
     rename).  Returns {"updated": n, "skipped": n, "missing": n}.
     """
     from facebench.evaluate.run import resolve
+    from facebench.io.prediction_writer import write_clip
     from facebench.io.predictions import ClipShape, load_prediction, open_predictions
 
     if not Path(preds).is_dir():
@@ -106,17 +106,7 @@ def tracks_from_canonical(preds, gt=None, benchmark=None, max_distance: float = 
             pred.update(tracks_xy=xy, tracks_visible=visible)
             if xyz is not None and "tracks_xyz" not in pred:
                 pred["tracks_xyz"] = xyz
-            _write_npz_atomic(Path(preds) / f"{cid}.npz", pred)
+            write_clip(preds, cid, pred)
             counts["updated"] += 1
         reader.close()
     return counts
-
-
-def _write_npz_atomic(path: Path, arrays: dict) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
