@@ -147,7 +147,7 @@ def predict_face_anything(checkpoint, gt=None, out=None, *, benchmark=None, devi
     from tqdm import tqdm
 
     from facebench.evaluate.run import resolve
-    from facebench.evaluate.tracks import sample_canonical, tracks_from_canonical_arrays
+    from facebench.evaluate.tracks import tracks_for_clip
     from facebench.io.prediction_writer import write_clip, write_meta
 
     if out is None:
@@ -163,14 +163,10 @@ def predict_face_anything(checkpoint, gt=None, out=None, *, benchmark=None, devi
         clip = reader.clip(cid, fields=("image", "tracks"))
         t0 = time.perf_counter()
         maps = run_clip(net, clip.image, process_res, device)
-        tr = clip.tracks
-        query_xy = tr.xy[np.arange(len(tr.query_frame)), tr.query_frame]
-        query = sample_canonical(maps["canonical"], tr.query_frame, query_xy)
-        xy, vis, xyz = tracks_from_canonical_arrays(maps["canonical"], query, maps["depth"], clip.K,
-                                                    track_distance)
+        maps.update(tracks_for_clip(maps["canonical"], clip.tracks, maps["depth"], clip.K, track_distance))
         seconds += time.perf_counter() - t0
         frames += len(clip.image)
-        write_clip(out, cid, {**maps, "tracks_xy": xy, "tracks_visible": vis, "tracks_xyz": xyz})
+        write_clip(out, cid, maps)
     reader.close()
     meta = {"method": f"face-anything-{variant.removeprefix('da3-')}", "benchmark": bench.name,
             "description": "Face Anything: Depth Anything 3 with a canonical (deformation) DPT head; "

@@ -86,6 +86,23 @@ def tracks_from_canonical_arrays(canonical, query_canonical, depth=None, K=None,
     return xy, visible, xyz
 
 
+def tracks_for_clip(canonical, tracks, depth=None, K=None, max_distance: float = MAX_DISTANCE) -> dict:
+    """``tracks_xy``, ``tracks_visible`` (and ``tracks_xyz`` with depth and K) for a GT clip's queries.
+
+    The query coordinate of each track is the *predicted* canonical coordinate at its query pixel
+    in its query frame (a method sees only the query pixel), so a constant bias or a foreign
+    canonical space cancels; ``tracks`` is the GT clip's :class:`facebench.io.shards.Tracks`.
+    """
+    n = len(tracks.query_frame)
+    query_xy = tracks.xy[np.arange(n), tracks.query_frame] if n else np.zeros((0, 2), np.float32)
+    query = sample_canonical(np.asarray(canonical, np.float32), tracks.query_frame, query_xy)
+    xy, visible, xyz = tracks_from_canonical_arrays(canonical, query, depth, K, max_distance)
+    out = {"tracks_xy": xy, "tracks_visible": visible}
+    if xyz is not None:
+        out["tracks_xyz"] = xyz
+    return out
+
+
 def tracks_from_canonical(preds, gt=None, benchmark=None, max_distance: float = MAX_DISTANCE,
                           progress: bool = True) -> dict:
     """Add ``tracks_xy``/``tracks_visible`` (and ``tracks_xyz`` when depth is present) to every
