@@ -16,7 +16,7 @@ from facebench.errors import FacebenchError, did_you_mean
 from facebench.templates.template import Template
 
 DEFAULT_TEMPLATE = "facebench-head"
-NAMES = ("facebench-head", "flame")
+NAMES = ("ict-light", "facebench-head", "flame")
 REGION_NAMES = {1: "face", 2: "scalp", 3: "ears", 4: "neck", 5: "eyes", 6: "mouth interior"}
 
 _LOADED: dict = {}
@@ -42,6 +42,10 @@ def load(name_or_path: str = DEFAULT_TEMPLATE, landmarks=None) -> Template:
         from facebench.templates.head import load_head
 
         template = load_head()
+    elif spec == "ict-light":
+        from facebench.templates.ict import load_ict_light
+
+        template = load_ict_light()
     elif spec.startswith("flame:") or spec.endswith(".pkl"):
         from facebench.templates.flame import load_flame
 
@@ -52,7 +56,8 @@ def load(name_or_path: str = DEFAULT_TEMPLATE, landmarks=None) -> Template:
     else:
         hint = did_you_mean(spec, NAMES)
         raise FacebenchError(
-            f"unknown template {spec!r}{hint}; use 'facebench-head' or 'flame:/path/to/flame2023.pkl'")
+            f"unknown template {spec!r}{hint}; use 'ict-light', 'facebench-head' or "
+            "'flame:/path/to/flame2023.pkl'")
     _LOADED[key] = template
     return template
 
