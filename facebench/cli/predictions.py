@@ -43,3 +43,25 @@ def import_(src, fmt, gt, out, benchmark, method, depth_scale, relative, canonic
                               relative=relative, canonical_space=canonical_space, keys=_pairs(keys))
     click.echo(f"{meta['method']}: imported {meta['clips']} clips ({fmt}, depth {meta['depth_scale']}); "
                f"wrote {out}/")
+
+
+@predictions.command("convert")
+@click.argument("preds", type=click.Path(file_okay=False))
+@click.option("--canonical-from", required=True, metavar="TEMPLATE",
+              help="Template the maps are in: facebench-head, ict-light or flame:/path/flame2023.pkl.")
+@click.option("--gt", default=None, type=click.Path(file_okay=False),
+              help="GT folder [default: $FACEBENCH_HOME/gt/BENCHMARK].")
+@click.option("--benchmark", default=None, help="Benchmark [default: meta.json's].")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Folder to write [default: rewrite PREDS in place].")
+@click.option("--canonical-to", default=None, metavar="TEMPLATE",
+              help="Target template [default: the GT's; pass flame:/path.pkl for a FLAME benchmark].")
+def convert(preds, canonical_from, gt, benchmark, out, canonical_to):
+    """Convert canonical maps in PREDS from another template's space into the benchmark's."""
+    from facebench.evaluate.convert import convert_canonical
+
+    meta = convert_canonical(preds, canonical_from, gt, out, benchmark=benchmark, canonical_to=canonical_to)
+    acc = meta["correspondence"]
+    click.echo(f"converted {meta['clips']} clips from {canonical_from} to {meta['canonical_space']} "
+               f"(correspondence: landmarks {acc['landmark_mm']['mean']} mm mean, round trip "
+               f"{acc['round_trip_mm']['median']} mm median); wrote {out or preds}/")

@@ -132,6 +132,16 @@ def register(source, target, smoothing=SMOOTHING, normal_only: bool = True) -> n
     return X
 
 
+def invert(forward: Correspondence) -> Correspondence:
+    """The target -> source map of a registration: each target vertex's closest point on the
+    registered source mesh (face, barycentrics, offset in the triangle frame) carried back to the
+    source's canonical mesh.  A round trip source -> target -> source is then exact up to the
+    interpolation between target vertices."""
+    A, B = forward.source, forward.target
+    c = A.to_canonical(B.canonical_vertices, forward.vertices, max_offset=np.inf)
+    return Correspondence(B, A, A.denormalize(c))
+
+
 def measure(forward: Correspondence, backward: Correspondence) -> dict:
     """Accuracy of a pair of correspondences A->B, B->A in millimetres.
 
@@ -156,3 +166,74 @@ def measure(forward: Correspondence, backward: Correspondence) -> dict:
             "round_trip_mm": {"mean": mm(rt.mean()), "median": mm(np.median(rt)),
                               "p95": mm(np.percentile(rt, 95))},
             "surface_mm": {"mean": mm(surf.mean())}}
+
+
+def _file_name(source, target) -> str:
+    return f"{source.name}--{target.name}.npz"
+
+
+def save(corr: Correspondence, path) -> Path:
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, vertices=corr.vertices.astype(np.float32), version=VERSION,
+                            source=corr.source.name, target=corr.target.name,
+                            source_sha256=corr.source.sha256, target_sha256=corr.target.sha256,
+                            metrics=json.dumps(corr.metrics))
+    tmp.replace(path)
+    return path
+
+
+def _load_file(path: Path, source, target) -> Correspondence | None:
+    """The stored correspondence when it was made for exactly these two templates, else None."""
+    import json
+
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        if (int(z["version"]) != VERSION or str(z["source_sha256"]) != source.sha256
+                or str(z["target_sha256"]) != target.sha256 or len(z["vertices"]) != source.n_vertices):
+            return None
+        return Correspondence(source, target, z["vertices"].astype(np.float64), json.loads(str(z["metrics"])))
+
+
+def build_pair(a, b) -> tuple[Correspondence, Correspondence]:
+    """(a -> b, b -> a): the template with fewer vertices is registered onto the other, and the
+    reverse map is its inverse; both carry their measured ``metrics``."""
+    small, large = (a, b) if a.n_vertices <= b.n_vertices else (b, a)
+    forward = Correspondence(small, large, register(small, large))
+    backward = invert(forward)
+    forward.metrics, backward.metrics = measure(forward, backward), measure(backward, forward)
+    forward.metrics["method"] = backward.metrics["method"] = f"{small.name} registered onto {large.name}"
+    return (forward, backward) if small is a else (backward, forward)
+
+
+def get_correspondence(source, target, cache_dir=None) -> Correspondence:
+    """``source`` -> ``target`` canonical-space map (templates or names for ``facebench.templates.load``).
+
+    Shipped data for the built-in pair; otherwise computed once (seconds) and cached under
+    ``cache_dir`` (default ``$FACEBENCH_HOME/cache/correspondences``), keyed by both templates' sha256.
+    """
+    from facebench.settings import get_settings
+    from facebench.templates import load
+
+    source = load(source) if isinstance(source, str) else source
+    target = load(target) if isinstance(target, str) else target
+    found = _load_file(SHIPPED / _file_name(source, target), source, target)
+    if found is not None:
+        return found
+    cache = Path(cache_dir) if cache_dir else get_settings().cache_dir / "correspondences"
+    found = _load_file(cache / _cache_name(source, target), source, target)
+    if found is not None:
+        return found
+    forward, backward = build_pair(source, target)
+    save(forward, cache / _cache_name(source, target))
+    save(backward, cache / _cache_name(target, source))
+    return forward
+
+
+def _cache_name(source, target) -> str:
+    return f"{source.name}-{source.sha256[:12]}--{target.name}-{target.sha256[:12]}-v{VERSION}.npz"
