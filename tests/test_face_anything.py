@@ -112,3 +112,15 @@ def test_predict_evaluate_publish(checkpoint, tmp_path):
     paths = publish([tmp_path / "r.json"], out=tmp_path / "boards")
     table = read_table(next(p for p in paths if str(p).endswith(".csv")))
     assert list(table["method"]) == ["face-anything-small"]
+
+
+def test_registry_method_contract(checkpoint):
+    from types import SimpleNamespace
+
+    options = SimpleNamespace(checkpoint=str(checkpoint), device="cpu", extra={"process_res": 28})
+    method = fa.method(options)
+    assert method.name == "face-anything-small" and method.params["variant"] == "da3-small"
+    images = np.random.default_rng(0).integers(0, 255, (1, 10, 7, 3), dtype=np.uint8)
+    out = method.predict_clip(SimpleNamespace(images=images))
+    assert out["depth"].shape == (1, 10, 7) and out["canonical"].shape == (1, 10, 7, 3)
+    assert out["confidence"].min() >= 1  # expp1

@@ -178,3 +178,42 @@ def predict_face_anything(checkpoint, gt=None, out=None, *, benchmark=None, devi
             "device": str(device), "depth_scale": "relative", "canonical_space": CANONICAL_SPACE}
     write_meta(out, meta)
     return {**meta, "clips": len(reader.clip_ids), "frames": frames}
+
+
+class FaceAnythingMethod:
+    """Face Anything behind the ``facebench predict`` method registry's contract (duck-typed:
+    ``predict_clip(clip) -> {depth, canonical, confidence}`` at the clip's resolution; the
+    driver derives tracks).  Register with
+    ``register("face-anything", "facebench.adapters.face_anything:method", ...)``.
+    Options read: ``checkpoint``, ``device``, and ``extra`` keys ``process_res``, ``variant``,
+    ``trust_checkpoint``."""
+
+    description = "Face Anything: Depth Anything 3 + a canonical (deformation) DPT head"
+    canonical_template = CANONICAL_SPACE  # the release's own space, no facebench template
+    canonical_frame = None
+    depth_scale = "relative"
+
+    def __init__(self, options):
+        import torch
+
+        extra = dict(getattr(options, "extra", None) or {})
+        if not getattr(options, "checkpoint", None):
+            raise FacebenchError("face-anything needs --checkpoint PATH (the release's checkpoint.pt)")
+        device = getattr(options, "device", None) or "auto"
+        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                                   ("cpu" if device == "auto" else device))
+        state = read_checkpoint(options.checkpoint, bool(extra.get("trust_checkpoint", False)))
+        self.net, self.variant = build_network(state, extra.get("variant"))
+        self.net = self.net.to(self.device)
+        self.process_res = int(extra.get("process_res", 504))
+        self.name = f"face-anything-{self.variant.removeprefix('da3-')}"
+        self.params = {"checkpoint": Path(options.checkpoint).name, "variant": self.variant,
+                       "process_res": self.process_res}
+
+    def predict_clip(self, clip) -> dict:
+        return run_clip(self.net, clip.images, self.process_res, self.device)
+
+
+def method(options) -> FaceAnythingMethod:
+    """Factory for the method registry."""
+    return FaceAnythingMethod(options)

@@ -38,7 +38,12 @@ def convert_canonical(preds, canonical_from: str, gt=None, out=None, *, benchmar
         meta = dict(source_folder.meta())
         bench, reader = resolve(meta["benchmark"], gt, benchmark)
         source = load(canonical_from)
+        if canonical_to is None and reader.template_name == "flame":
+            raise FacebenchError("the GT is in FLAME space: pass --canonical-to flame:/path/to/flame2023.pkl")
         target = load(canonical_to or reader.template_name)
+        gt_sha = reader.manifest["template"].get("sha256")
+        if canonical_to is not None and gt_sha and gt_sha != target.sha256:
+            raise FacebenchError(f"--canonical-to {canonical_to} is not the GT's template (sha256 differs)")
         if source.sha256 == target.sha256:
             raise FacebenchError(f"the predictions are already in {target.name!r} space: nothing to convert")
         corr = get_correspondence(source, target)
