@@ -1,6 +1,7 @@
 """Template correspondences (facebench.templates.correspondence) and `predictions convert`."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +124,24 @@ def test_subject_in_both_templates_converts_back_to_the_truth(tmp_path):
     # measured: median 0.09 mm, mean 2.3 mm (face pixels 0.04 / 0.15 mm; the tail is ict-light's neck)
     assert converted["median_mm"] < 0.5 and converted["mean_mm"] < 4.0
     assert unconverted["mean_mm"] > 5 * converted["mean_mm"]
+
+
+def test_flame_from_a_user_pickle_is_computed_and_cached(head, tmp_path):
+    """A FLAME pickle (chumpy-style) whose mesh is facebench-head with another identity and a 51-point
+    static landmark embedding: computed on first use, cached in FACEBENCH_HOME, close to the truth."""
+    import os
+
+    from tests.test_templates_flame import _flame_dict, _write_chumpy_pickle
+
+    data = _flame_dict(n_v=head.n_vertices, n_f=len(head.faces))
+    data["v_template"] = head.deform(identity=np.random.default_rng(2).normal(size=head.n_identity))
+    data["f"] = head.faces.astype(np.uint32)
+    _write_chumpy_pickle(tmp_path / "flame.pkl", data, tmp_path)
+    face_id, bary = head.landmarks
+    np.savez(tmp_path / "lmk.npz", static_lmk_faces_idx=face_id[17:], static_lmk_bary_coords=bary[17:])
+    flame = load(f"flame:{tmp_path / 'flame.pkl'}?landmarks={tmp_path / 'lmk.npz'}")
+    corr = get_correspondence(flame, head)
+    cached = list((Path(os.environ["FACEBENCH_HOME"]) / "cache" / "correspondences").glob("*flame-*.npz"))
+    assert len(cached) == 2
+    err = np.linalg.norm(corr.vertices - head.canonical_vertices, axis=1)[head.regions == 1] * 1000
+    assert np.median(err) < 2.5  # measured 1.63 mm (51 landmarks, FLAME's region rule on a foreign mesh)

@@ -92,6 +92,18 @@ def _landmark_matrix(template):
                          shape=(len(tri), template.n_vertices))
 
 
+def _paired_landmarks(a, b):
+    """Landmark matrices (L,V_a), (L,V_b) with matching rows: the 68 iBUG points, or the 51 without
+    the jaw line (iBUG 17-67) when one template has only FLAME's static 51."""
+    W_a, W_b = _landmark_matrix(a), _landmark_matrix(b)
+    if W_a.shape[0] == W_b.shape[0]:
+        return W_a, W_b
+    if {W_a.shape[0], W_b.shape[0]} == {51, 68}:
+        return (W_a[17:] if W_a.shape[0] == 68 else W_a), (W_b[17:] if W_b.shape[0] == 68 else W_b)
+    raise FacebenchError(f"{a.name!r} has {W_a.shape[0]} landmarks, {b.name!r} {W_b.shape[0]}: "
+                         "cannot pair them (68 iBUG, or 51 without the jaw line)")
+
+
 def _pin_landmarks(X, W, targets):
     """X moved by a thin-plate spline that takes its landmarks W @ X onto ``targets``."""
     from scipy.interpolate import RBFInterpolator
@@ -104,7 +116,7 @@ def register(source, target, smoothing=SMOOTHING, normal_only: bool = True) -> n
     """Vertices (V_source,3) of ``source``'s neutral mesh registered onto ``target``'s, in metres."""
     from facebench.geometry import MeshProximity, vertex_normals
 
-    W_s, W_t = _landmark_matrix(source), _landmark_matrix(target)
+    W_s, W_t = _paired_landmarks(source, target)
     L_t = W_t @ target.canonical_vertices
     s, R, t = umeyama(W_s @ source.canonical_vertices, L_t)
     X = s * source.canonical_vertices @ R.T + t
@@ -152,7 +164,8 @@ def measure(forward: Correspondence, backward: Correspondence) -> dict:
     from facebench.geometry import closest_points
 
     A, B = forward.source, forward.target
-    lmk = _landmark_matrix(A) @ forward.vertices - _landmark_matrix(B) @ B.canonical_vertices
+    W_a, W_b = _paired_landmarks(A, B)
+    lmk = W_a @ forward.vertices - W_b @ B.canonical_vertices
     lmk = np.linalg.norm(lmk, axis=1)
     tri = A.faces[A.face_regions == 1]
     x = A.canonical_vertices[tri].mean(1)
