@@ -117,6 +117,7 @@ def run_clip(net, images, process_res: int = 504, device="cpu") -> dict:
 
     from facebench.adapters.da3_preprocess import preprocess, resize_back
 
+    device = torch.device(device)
     T, H, W = np.asarray(images).shape[:3]
     x, _, (w, h) = preprocess(images, None, process_res)
     x = torch.from_numpy(x)[None].to(device)  # (1,T,3,h,w)
