@@ -4,9 +4,11 @@
 ``--precision auto|fp32|bf16`` (``auto``: bf16 autocast on CUDA, fp32 elsewhere; TF32 matmuls are
 allowed on CUDA in both), ``--compile`` (``torch.compile`` of the model, in place).
 
-Several processes: under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) :class:`Dist`
-joins the process group (NCCL on CUDA, gloo on CPU), gives each rank its device (``cuda:LOCAL_RANK``)
-and sums tensors over ranks.  One process is the same object with ``world == 1``.
+Several processes: under ``torchrun`` (``WORLD_SIZE`` and ``MASTER_ADDR`` in the environment)
+:class:`Dist` joins the process group (NCCL on CUDA, gloo on CPU), gives each rank its device
+(``cuda:LOCAL_RANK``) and sums tensors over ranks; the model trains wrapped in
+DistributedDataParallel (also with ``--nproc-per-node 1``).  A plain process is the same object
+with ``world == 1`` and no process group.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class Dist:
     world: int = 1
     local_rank: int = 0
     device: str = "cpu"
+    ddp: bool = False  # launched by torchrun: a process group exists
 
     @property
     def main(self) -> bool:
@@ -107,11 +110,10 @@ class Dist:
 
     @classmethod
     def start(cls, device: str | None = "auto") -> Dist:
-        """Join the torchrun process group when ``WORLD_SIZE`` > 1; resolve this rank's device."""
-        world = int(os.environ.get("WORLD_SIZE", "1"))
+        """Join the torchrun process group (when launched by torchrun); resolve this rank's device."""
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         dev = resolve_device(device, local_rank)
-        if world <= 1:
+        if "WORLD_SIZE" not in os.environ or "MASTER_ADDR" not in os.environ:
             return cls(device=dev)
         import torch
         import torch.distributed as dist
@@ -121,7 +123,8 @@ class Dist:
         if not dist.is_initialized():
             backend = "nccl" if dev.startswith("cuda") else "gloo"
             dist.init_process_group(backend=backend)
-        return cls(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local_rank, device=dev)
+        return cls(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local_rank, device=dev,
+                   ddp=True)
 
     def sum(self, tensor):
         """Sum of ``tensor`` over ranks (the tensor itself with one process)."""
@@ -140,8 +143,8 @@ class Dist:
             dist.barrier()
 
     def wrap(self, model):
-        """The model as trained: DistributedDataParallel over ranks, the module itself alone."""
-        if self.world == 1:
+        """The model as trained: DistributedDataParallel under torchrun, the module itself alone."""
+        if not self.ddp:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
@@ -150,12 +153,12 @@ class Dist:
 
     def no_sync(self, model, skip: bool):
         """Skip the gradient all-reduce of this backward (accumulation micro-batches but the last)."""
-        if self.world == 1 or not skip:
+        if not self.ddp or not skip:
             return contextlib.nullcontext()
         return model.no_sync()
 
     def close(self) -> None:
-        if self.world > 1:
+        if self.ddp:
             import torch.distributed as dist
 
             if dist.is_initialized():
