@@ -108,6 +108,8 @@ def worker(a) -> dict:
         x = synthetic_batch(min(nw, a.infer_batch), a.window, Hi, Wi, torch.Generator().manual_seed(1))
         x = {k: x[k].to(dist.device) for k in ("image", "prior", "T_cam_from_world")}
         model.eval()
+        if dist.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
         with torch.inference_mode(), autocast(dist.device, a.precision):
             model(x["image"], x["prior"], rotation=x["T_cam_from_world"][:, :3, :3])  # warm-up
             _sync(dist.device)

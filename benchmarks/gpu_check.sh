@@ -31,7 +31,7 @@ RUNS=$(mktemp -d)
   timeout 150 $PY -m torch.distributed.run --standalone --nproc-per-node 1 -m facebench baseline train \
     "${common[@]}" --out "$RUNS/ddp" --steps 2 --checkpoint-every 2 --precision fp32 || echo "FAIL ddp"
   timeout 150 $PY -m torch.distributed.run --standalone --nproc-per-node 1 -m facebench baseline train \
-    "${common[@]}" --out "$RUNS/ddp" --steps 4 --resume --accumulate 2 || echo "FAIL ddp resume"
+    "${common[@]}" --out "$RUNS/ddp" --steps 4 --resume --accumulate 2 --precision fp32 || echo "FAIL ddp resume"
   timeout 150 $PY -m facebench baseline train "${common[@]}" --out "$RUNS/bf16" --steps 4 --precision bf16 \
     || echo "FAIL bf16"
   echo "smoke training: $(( $(date +%s) - t0 )) s"
