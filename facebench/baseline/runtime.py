@@ -149,7 +149,7 @@ class Dist:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device] if self.device.startswith("cuda") else None
-        return DistributedDataParallel(model, device_ids=ids)
+        return DistributedDataParallel(model, device_ids=ids, gradient_as_bucket_view=True)
 
     def no_sync(self, model, skip: bool):
         """Skip the gradient all-reduce of this backward (accumulation micro-batches but the last)."""

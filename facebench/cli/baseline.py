@@ -38,7 +38,8 @@ def baseline():
 @click.option("--steps", type=int, default=None, help="Total optimisation steps [default: 2000].")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--seed", type=int, default=None, help="Seed for weights and batch order [default: 0].")
-@click.option("--batch-size", type=int, default=None, help="Sequences per step [default: 2].")
+@click.option("--batch-size", type=int, default=None,
+              help="Sequences per step, over all processes [default: 2].")
 @click.option("--lr", type=float, default=None, help="Peak learning rate [default: 4e-4].")
 @click.option("--window", type=int, default=None, help="Frames per training sequence [default: 4].")
 @click.option("--workers", type=int, default=None, help="DataLoader worker processes [default: 0].")
