@@ -154,7 +154,7 @@ def test_video_input_with_a_trivial_method(tmp_path):
 
 @needs_landmarks
 def test_landmark_fit_on_gt_clips_is_scorable(tmp_path_factory, tmp_path):
-    from facebench.io.predictions import validate_predictions
+    from facebench.evaluate.validate import validate_predictions
     from facebench.methods.run import predict
     from tests.gt_fixtures import make_gt
 

@@ -17,14 +17,17 @@ METHODS = ("transformer", "mean-depth-plane", "template-frontal")
 
 
 def run_transformer(model, images, frames_per_window: int, image_size: int, device="cpu", K=None,
-                    T_cam_from_world=None) -> dict:
+                    T_cam_from_world=None, precision: str = "fp32", batch_windows: int = 1) -> dict:
     """Model maps for a clip.  images (T,H,W,3) uint8 -> depth (T,H,W), canonical (T,H,W,3),
     confidence (T,H,W) (the canonical confidence), foreground (T,H,W) probability, at the
     input resolution.  ``K`` and ``T_cam_from_world`` (the clip's camera) are needed by a model
-    that takes the template prior."""
+    that takes the template prior.  Up to ``batch_windows`` windows of ``frames_per_window``
+    frames go through the model together (a batch of windows; each window is still seen alone,
+    so the maps do not depend on it); ``precision`` ``bf16`` runs the forward under autocast."""
     import torch
     import torch.nn.functional as F
 
+    from facebench.baseline.runtime import autocast
     from facebench.data import resized_shape
 
     T, H, W, _ = images.shape
@@ -43,21 +46,31 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
     rotation = None
     if T_cam_from_world is not None:
         rotation = torch.as_tensor(np.asarray(T_cam_from_world, np.float32)[:3, :3], device=device)[None]
+    S = frames_per_window
+    full = (T // S) * S
+    # (first frame, windows, frames per window): batches of full windows, then the short tail
+    chunks = [(t0, min(batch_windows, (full - t0) // S), S) for t0 in range(0, full, S * batch_windows)]
+    if full < T:
+        chunks.append((full, 1, T - full))
     with torch.inference_mode():
-        for t0 in range(0, T, frames_per_window):
-            x = torch.from_numpy(images[t0:t0 + frames_per_window]).to(device)
+        for t0, nw, s in chunks:
+            n = nw * s
+            x = torch.from_numpy(images[t0:t0 + n]).to(device, non_blocking=True)
             x = x.permute(0, 3, 1, 2).float() / 255
             if (h, w) != (H, W):
                 x = F.interpolate(x, size=(h, w), mode="area" if h < H else "bilinear", align_corners=None)
-            out = model(x[None], None if prior is None else prior.expand(len(x), -1, -1, -1)[None],
-                        rotation=rotation)
-            maps = torch.cat([out["depth"][0, :, None], out["canonical"][0],
-                              out["canonical_confidence"][0, :, None],
-                              torch.sigmoid(out["foreground_logit"][0, :, None])], dim=1)  # (S,6,h,w)
+            p = None if prior is None else prior.expand(n, -1, -1, -1).reshape(nw, s, *prior.shape[1:])
+            with autocast(str(device), precision):
+                out = model(x.reshape(nw, s, *x.shape[1:]), p,
+                            rotation=None if rotation is None else rotation.expand(nw, 3, 3))
+            maps = torch.cat([out["depth"].flatten(0, 1)[:, None], out["canonical"].flatten(0, 1),
+                              out["canonical_confidence"].flatten(0, 1)[:, None],
+                              torch.sigmoid(out["foreground_logit"].flatten(0, 1)[:, None])],
+                             dim=1).float()  # (n,6,h,w)
             if (h, w) != (H, W):
                 maps = F.interpolate(maps, size=(H, W), mode="bilinear", align_corners=False)
-            maps = maps.float().cpu().numpy()
-            sl = slice(t0, t0 + maps.shape[0])
+            maps = maps.cpu().numpy()
+            sl = slice(t0, t0 + n)
             depth[sl], confidence[sl], foreground[sl] = maps[:, 0], maps[:, 4], maps[:, 5]
             canonical[sl] = maps[:, 1:4].transpose(0, 2, 3, 1)
     return {"depth": depth, "canonical": canonical, "confidence": confidence, "foreground": foreground}
@@ -65,7 +78,8 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
 
 def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             frames_per_window: int | None = None, device: str | None = None, clips=None,
-            benchmark: str | None = None, max_distance: float = 0.05, progress: bool = True) -> dict:
+            benchmark: str | None = None, max_distance: float = 0.05, progress: bool = True,
+            precision: str | None = "auto", batch_windows: int = 8, compile: bool = False) -> dict:
     """Predict every clip (or ``clips``) of ``gt_dir`` into ``out_dir`` with one of ``METHODS``.
 
     The same as ``facebench predict METHOD --gt GT_DIR`` (the method registry,
@@ -73,6 +87,8 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
     Returns the meta.json dict plus ``clips`` and ``frames`` counts.  ``benchmark``
     defaults to the one the GT folder names; ``max_distance`` (normalized canonical
     units) is the canonical match distance under which a tracked point is visible.
+    ``device`` (auto|cpu|cuda|cuda:N|mps), ``precision`` (auto|fp32|bf16), ``compile`` and
+    ``batch_windows`` (windows per forward pass) only concern the transformer.
     """
     from facebench.methods.run import predict as run
 
@@ -81,4 +97,4 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
                              f"{', '.join(METHODS)}")
     return run(method, out_dir, gt=gt_dir, benchmark=benchmark, clips=clips, progress=progress,
                checkpoint=checkpoint, frames_per_window=frames_per_window, device=device,
-               track_distance=max_distance)
+               track_distance=max_distance, precision=precision, batch_windows=batch_windows, compile=compile)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "info": "facebench.cli.info:info",
     "show": "facebench.cli.show:show",
     "verify": "facebench.cli.verify:verify",
+    "predictions": "facebench.cli.predictions:predictions",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
@@ -48,6 +49,7 @@ SHORT_HELP: dict[str, str] = {
     "info": "Summarise a GT folder, a predictions folder or a results record.",
     "show": "Draw one clip (image, depth, canonical, tracks) from GT or predictions as a PNG.",
     "verify": "Re-hash every GT shard and check the folder against the shard schema.",
+    "predictions": "Import other models' output files; convert canonical maps between templates.",
 }
 
 

@@ -87,4 +87,10 @@ register(
     "Template fitted per clip to MediaPipe landmarks (needs facebench[landmarks]).",
 )
 
+register(
+    "face-anything",
+    "facebench.adapters.face_anything:method",
+    "Face Anything (Depth Anything 3 + canonical head); needs --checkpoint (relative depth).",
+)
+
 __all__ = ["MethodInfo", "get_method", "make_method", "method_names", "register"]

@@ -39,6 +39,9 @@ class Options:
     frames_per_window: int | None = None  # transformer
     track_distance: float = 0.05  # canonical match distance (normalized) for visibility
     iterations: int | None = None  # landmark-fit: optimisation steps
+    precision: str | None = "auto"  # transformer: auto | fp32 | bf16
+    batch_windows: int = 8  # transformer: windows per forward pass
+    compile: bool = False  # transformer: torch.compile
     extra: dict = field(default_factory=dict)
 
 
@@ -65,9 +68,12 @@ class Method:
 
     Attributes: ``name`` (the meta.json method name), ``description``, ``params`` (dict
     echoed into meta.json), ``device`` (str), ``canonical_template`` (the template whose
-    canonical space the predictions are in, or None when canonical is not predicted
+    canonical space the predictions are in; None: the GT's, or canonical is not predicted
     meaningfully), ``canonical_frame`` ((center (3,), scale) of the normalization the
-    returned canonical maps use; None: already the GT's).
+    returned canonical maps use; None: already the GT's), ``depth_scale`` ("metric" or
+    "relative").  The driver converts canonical maps from a facebench template's space into
+    the GT's through the published correspondence; any other space is declared in meta.json
+    (``canonical_space``) for ``evaluate`` to handle.
     """
 
     name: str = "method"
@@ -75,6 +81,7 @@ class Method:
     device: str = "cpu"
     canonical_template: str | None = None
     canonical_frame: tuple | None = None
+    depth_scale: str = "metric"
 
     def __init__(self):
         self.params: dict = {}

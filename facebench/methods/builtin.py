@@ -20,15 +20,27 @@ class Transformer(Method):
 
     def __init__(self, options: Options):
         super().__init__()
-        import torch
-
         from facebench.baseline.checkpoint import SHIPPED, load_model
+        from facebench.baseline.runtime import (
+            compile_model,
+            configure_backends,
+            resolve_device,
+            resolve_precision,
+        )
+        from facebench.errors import FacebenchError
 
-        self.device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve_device(options.device)
+        self.precision = resolve_precision(options.precision, self.device)
+        self.batch_windows = options.batch_windows
+        if self.batch_windows < 1:
+            raise FacebenchError("--batch-windows must be at least 1")
+        configure_backends(self.device)
         self.model, meta = load_model(options.checkpoint, device=self.device)
+        compile_model(self.model, options.compile)
         if self.model.config.prior:
             from facebench.baseline.prior import prior_normalization
 
+            self.canonical_template = "facebench-head"  # the prior's template: the model's canonical space
             self.canonical_frame = prior_normalization()
         self.frames_per_window = options.frames_per_window or int(meta.get("train", {}).get("window", 4))
         self.name = f"facebench-transformer-{meta['model']['name']}"
@@ -39,6 +51,8 @@ class Transformer(Method):
             "image_size": self.model.config.image_size,
             "frames_per_window": self.frames_per_window,
             "track_max_distance": options.track_distance,
+            "precision": self.precision,
+            "batch_windows": self.batch_windows,
         }
 
     def predict_clip(self, clip: ClipInput) -> dict:
@@ -52,6 +66,8 @@ class Transformer(Method):
             self.device,
             K=clip.K,
             T_cam_from_world=clip.T_cam_from_world,
+            precision=self.precision,
+            batch_windows=self.batch_windows,
         )
 
 

@@ -65,7 +65,7 @@ class LandmarkFit(Method):
         self.canonical_template = self.template.name
         self.canonical_frame = (np.asarray(self.template.center), float(self.template.scale))
         self.steps = options.iterations or FULL_STEPS
-        self.device = options.device or "cpu"
+        self.device = "cpu" if options.device in (None, "auto") else options.device
         self.params = {
             "template": self.template.name,
             "landmarks": "mediapipe-0.10.14 facemesh -> ibug68",

@@ -13,7 +13,6 @@ overlay video and a contact sheet (``overlay/``).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -95,11 +94,7 @@ def _predict_gt(method_name, out_dir, gt, benchmark, clips, overlay, progress, o
     if options.get("template") is None and _loadable(reader.template_name):
         options["template"] = reader.template_name  # template methods work in the GT's canonical space
     method = make_method(method_name, **options)
-    if method.canonical_template and method.canonical_template != reader.template_name:
-        raise FacebenchError(
-            f"{method_name} predicts in the {method.canonical_template!r} canonical space; "
-            f"this GT uses {reader.template_name!r}"
-        )
+    convert, space = _canonical_conversion(method, reader.template_name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds, frames, missing = 0.0, 0, {}
@@ -118,7 +113,7 @@ def _predict_gt(method_name, out_dir, gt, benchmark, clips, overlay, progress, o
             np.asarray(xy_query, np.float32),
         )
         t0 = time.perf_counter()
-        out = _finish(method, inp, method.predict_clip(inp), (reader.center, reader.scale))
+        out = _finish(method, inp, method.predict_clip(inp), (reader.center, reader.scale), convert)
         seconds += time.perf_counter() - t0
         frames += inp.shape[0]
         if out.get("no_face") is not None and out["no_face"].any():
@@ -127,7 +122,7 @@ def _predict_gt(method_name, out_dir, gt, benchmark, clips, overlay, progress, o
         if overlay:
             _write_visuals(out_dir, cid, inp.images, out)
     reader.close()
-    return _write_meta(out_dir, method, benchmark, seconds, frames, missing, len(clip_ids), {})
+    return _write_meta(out_dir, method, benchmark, seconds, frames, missing, len(clip_ids), {}, space)
 
 
 def _predict_frames(method_name, out_dir, frames, fov, K, overlay, progress, options) -> dict:
@@ -179,7 +174,7 @@ def _predict_frames(method_name, out_dir, frames, fov, K, overlay, progress, opt
         "fov_deg": None if K is not None else (fov if fov is not None else _default_fov()),
         "crop_xyxy": [x0, y0, x1, y1],
     }
-    meta = _write_meta(out_dir, method, UNSCORED, seconds, T, missing, 1, inputs)
+    meta = _write_meta(out_dir, method, UNSCORED, seconds, T, missing, 1, inputs, method.canonical_template)
     if overlay:
         meta["visuals"] = _write_visuals(out_dir, frames.clip_id, frames.images, out)
     return meta
@@ -201,12 +196,32 @@ def _default_fov():
     return DEFAULT_FOV_DEG
 
 
-def _finish(method, inp: ClipInput, out: dict, gt_frame) -> dict:
-    """Canonical maps into the GT's normalization; tracks by canonical search when the method
-    gives none."""
+def _canonical_conversion(method, gt_template: str):
+    """(correspondence or None, canonical space named in meta.json) for a method on a GT.
+
+    A method working in another facebench template's space is converted through the published
+    correspondence (``facebench.templates.correspondence``); a space facebench cannot load (an
+    external model's own) is declared in meta.json for ``evaluate`` to align or convert."""
+    src = method.canonical_template
+    if not src or src == gt_template:
+        return None, gt_template
+    if not (_loadable(src) and _loadable(gt_template)):
+        return None, src
+    from facebench.templates import load
+    from facebench.templates.correspondence import get_correspondence
+
+    method.params["canonical_converted_from"] = src
+    return get_correspondence(load(src), load(gt_template)), gt_template
+
+
+def _finish(method, inp: ClipInput, out: dict, gt_frame, convert=None) -> dict:
+    """Canonical maps into the GT's template and normalization; tracks by canonical search when
+    the method gives none."""
     from facebench.baseline.tracks import sample_canonical, tracks_from_canonical
 
-    if gt_frame is not None and method.canonical_frame is not None:
+    if convert is not None:  # another template's space (its normalization) -> the GT template's
+        out["canonical"] = convert.convert(out["canonical"]).astype(np.float32)
+    elif gt_frame is not None and method.canonical_frame is not None:
         from facebench.baseline.prior import renormalize
 
         out["canonical"] = renormalize(
@@ -260,17 +275,10 @@ def _blank(out: dict, frames) -> None:
 
 
 def _write_clip(out_dir: Path, cid: str, out: dict) -> None:
-    path = out_dir / f"{cid}.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        path,
-        depth=out["depth"].astype(np.float32),
-        canonical=out["canonical"].astype(np.float32),
-        confidence=out["confidence"].astype(np.float32),
-        tracks_xy=np.asarray(out["tracks_xy"], np.float32),
-        tracks_visible=np.asarray(out["tracks_visible"], bool),
-        tracks_xyz=np.asarray(out["tracks_xyz"], np.float32),
-    )
+    from facebench.io.prediction_writer import write_clip
+
+    keys = ("depth", "canonical", "confidence", "tracks_xy", "tracks_visible", "tracks_xyz")
+    write_clip(out_dir, cid, {k: out[k] for k in keys})
     if out.get("regions") is not None:  # next to the prediction, not inside it (SPEC §5 has no key)
         np.save(out_dir / f"{cid}.regions.npy", out["regions"].astype(np.uint8))
 
@@ -284,7 +292,10 @@ def _write_visuals(out_dir: Path, cid: str, images, out: dict) -> dict:
     return {"video": str(video), "contact_sheet": str(sheet)}
 
 
-def _write_meta(out_dir: Path, method, benchmark, seconds, frames, missing, n_clips, inputs) -> dict:
+def _write_meta(out_dir: Path, method, benchmark, seconds, frames, missing, n_clips, inputs, space) -> dict:
+    from facebench.baseline.runtime import device_name
+    from facebench.io.prediction_writer import write_meta
+
     params = dict(method.params)
     if inputs:
         params["input"] = inputs
@@ -296,17 +307,10 @@ def _write_meta(out_dir: Path, method, benchmark, seconds, frames, missing, n_cl
         "description": method.description,
         "params": params,
         "runtime_s_per_frame": round(seconds / max(frames, 1), 5),
-        "device": _device_name(method.device),
+        "device": device_name(str(method.device)),
+        "depth_scale": getattr(method, "depth_scale", "metric"),
     }
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    if space:
+        meta["canonical_space"] = space
+    write_meta(out_dir, meta)
     return {**meta, "clips": n_clips, "frames": frames}
-
-
-def _device_name(device) -> str:
-    if str(device).startswith("cuda"):
-        import torch
-
-        return f"cuda ({torch.cuda.get_device_name(0)})"
-    import platform
-
-    return f"cpu ({platform.processor() or platform.machine()})"
