@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the committed synth-v1 leaderboard from scratch:
-#   prepare synth-v1 GT -> baseline predict (every shipped method) -> evaluate -> leaderboard publish.
-# Usage: benchmarks/make_leaderboard.sh [WORK_DIR] [LEADERBOARD_DIR]
+#   prepare synth-v1 GT -> facebench predict (every shipped method) -> evaluate -> leaderboard publish.
+# Usage: [BENCH=synth-v2] benchmarks/make_leaderboard.sh [WORK_DIR] [LEADERBOARD_DIR]
+#   BENCH            benchmark to rebuild (default: synth-v1; synth-v2 works the same way)
 #   WORK_DIR         scratch folder for the GT and predictions (default: build/leaderboard)
 #   LEADERBOARD_DIR  where the tables and results/{benchmark}/*.json go (default: leaderboards)
 # Every step is a documented facebench command; nothing is downloaded.
@@ -10,8 +11,9 @@ set -euo pipefail
 WORK=${1:-build/leaderboard}
 BOARD=${2:-leaderboards}
 FB=${FACEBENCH:-facebench}
-BENCH=synth-v1
-METHODS=(transformer mean-depth-plane template-frontal)
+BENCH=${BENCH:-synth-v1}
+# landmark-fit needs the landmarks extra (MediaPipe; `make` installs it)
+METHODS=(transformer mean-depth-plane template-frontal landmark-fit)
 
 mkdir -p "$WORK"
 GT="$WORK/gt/$BENCH"
@@ -26,7 +28,7 @@ for method in "${METHODS[@]}"; do
     mkdir -p "$(dirname "$out")"
     echo "== $method: predict -> $preds"
     rm -rf "$preds"
-    $FB baseline predict --gt "$GT" --out "$preds" --method "$method"
+    $FB predict "$method" --gt "$GT" --out "$preds"
     echo "== $method: evaluate -> $out"
     $FB evaluate --preds "$preds" --gt "$GT" --benchmark "$BENCH" --out "$out"
     results+=("$out")
