@@ -12,9 +12,9 @@ cheap figures that look at the fit from other sides:
 ``cloud_inlier_fraction`` share of those cloud points within ``inlier_mm`` of the mesh
 ``surface_fraction``     share of observed foreground pixels (every camera) on the fitted template
                          surface (mask 1 or 2)
-``pose_jump_deg``        head rotation (Kabsch on scalp and ears) against its prediction from
-                         the neighbouring frames (the smallest of: midpoint of both neighbours,
-                         extrapolation from the two frames before, from the two after)
+``pose_jump_deg``        head rotation (Kabsch on scalp and ears) against its best prediction
+                         from neighbouring frames (midpoint of both neighbours, motion continued
+                         from the two frames before or after, a neighbour as is)
 ``jitter_mm``            the same second-difference test on face vertices in the head's frame:
                          median distance to their prediction from the neighbours
 ``face_area_ratio``      face-region area over the fitted identity's neutral face area
@@ -167,7 +167,9 @@ def head_rotations(template, vertices, neutral) -> np.ndarray:
 
 
 def _predictions(T: int):
-    """Per frame the (a, b, weight) pairs predicting it: x_t ~ w_a x_a + w_b x_b."""
+    """Per frame the (a, b, w) predictions of it: midpoint of both neighbours (w = 0.5), continued
+    motion ``2 x_a - x_b`` (w = 2) from the two frames before or after, or a neighbour as is (a == b).
+    A frame is judged by its best prediction, so a bad frame does not spoil its neighbours'."""
     out = []
     for t in range(T):
         p = []
@@ -177,8 +179,7 @@ def _predictions(T: int):
             p.append((t - 1, t - 2, 2.0))  # extrapolated from before: 2 x_{t-1} - x_{t-2}
         if t + 2 < T:
             p.append((t + 1, t + 2, 2.0))
-        if not p and T == 2:
-            p.append((1 - t, 1 - t, 1.0))  # two frames: the other one
+        p += [(n, n, 1.0) for n in (t - 1, t + 1) if 0 <= n < T]  # a neighbour as is
         out.append(p)
     return out
 
