@@ -123,7 +123,8 @@ def _stats(x, prefix: str, unit: str) -> dict:
     x = x[np.isfinite(x)]
     if not x.size:
         return {f"{prefix}_median_{unit}": None, f"{prefix}_p90_{unit}": None}
-    return {f"{prefix}_median_{unit}": float(np.median(x)), f"{prefix}_p90_{unit}": float(np.quantile(x, 0.9))}
+    return {f"{prefix}_median_{unit}": float(np.median(x)),
+            f"{prefix}_p90_{unit}": float(np.quantile(x, 0.9))}
 
 
 def measure(truth_dir, gt_dir, template=None, subject=None, n_points: int = 2000, seed: int = 0,
