@@ -39,7 +39,7 @@ COLUMNS = (("consistency med / p90 mm", ("consistency_median_mm", "consistency_p
            ("vis. agree", ("track_visibility_agreement",)), ("coverage", ("coverage",)),
            ("depth err med mm", ("depth_error_median_mm",)),
            ("abs. canonical med / p90 mm", ("canonical_abs_median_mm", "canonical_abs_p90_mm")),
-           ("fit s / frame", ("fit_s_per_frame",)), ("QC frames pass/warn/fail", ("qc_frames",)))
+           ("fit s / frame (CPU)", ("fit_cpu_s_per_frame",)), ("QC frames pass/warn/fail", ("qc_frames",)))
 
 
 def template_spec(name: str, work: Path) -> str:
@@ -95,6 +95,8 @@ def run_cell(work: Path, subject: str, template: str, noise: str, args) -> dict:
             "measure_s": round(time.perf_counter() - t1, 1),
             "prepare_s": round(summary.seconds, 1), "prepared_now": summary.sequences_done > 0,
             "fit_s_per_frame": round(summary.stage_seconds.get("fit", 0.0) / frames, 2)
+            if summary.sequences_done else None,
+            "fit_cpu_s_per_frame": round(summary.stage_cpu_seconds.get("fit", 0.0) / frames, 2)
             if summary.sequences_done else None,
             "preset": args.preset, "frames": args.frames, "stride": args.stride, "sequences": args.sequences}
     (work / "cells").mkdir(exist_ok=True)

@@ -103,6 +103,8 @@ def test_template_free_fidelity(prepared_v1, captures):
     assert prepared["points_observed"] > 300 and prepared["coverage"] > 0.95
     assert exact["consistency_median_mm"] < prepared["consistency_median_mm"] < 4.0
     assert prepared["track_epe_median_px"] < 3.0 and prepared["canonical_abs_median_mm"] < 4.0
+    (drift,) = prepared["frame_drift_mm"].values()
+    assert len(drift) == 3 and all(d is not None and d < 4.0 for d in drift)
 
 
 def test_resume_skips_done_sequences(prepared_v1, captures):

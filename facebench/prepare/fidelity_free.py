@@ -145,7 +145,7 @@ def measure(truth_dir, gt_dir, template=None, subject=None, n_points: int = 2000
     face_of = np.asarray(subject.face_regions) == FACE_REGION
     acc = {k: [] for k in ("obs_key", "obs_val", "epe", "vis_agree", "depth", "abs")}
     covered = face_px = tracks_total = tracks_lost = 0
-    point_base, occluders = 0, True
+    point_base, occluders, n_obs, drift = 0, True, 0, {}
     for participant, sequence in reader.sequences():
         frame_ids, _ = reader.sequence_vertices(participant, sequence)
         truth = np.load(Path(truth_dir) / participant / sequence / "truth.npz")
@@ -192,9 +192,12 @@ def measure(truth_dir, gt_dir, template=None, subject=None, n_points: int = 2000
             tracks_lost += lost
             tracks_total += total
         point_base += n_points
+        drift[f"{participant}/{sequence}"] = (len(acc["obs_key"]) - n_obs, len(frame_ids))
+        n_obs = len(acc["obs_key"])
     out = {"sequences": len(reader.sequences()), "clips": len(reader.clip_ids), "same_topology": bool(same),
            "occluders": occluders}
     out.update(_consistency(acc["obs_key"], acc["obs_val"], mm))
+    out["frame_drift_mm"] = _frame_drift(acc["obs_key"], acc["obs_val"], drift, mm)
     out.update(_stats(np.concatenate(acc["epe"]) if acc["epe"] else [], "track_epe", "px"))
     vis = np.concatenate(acc["vis_agree"]) if acc["vis_agree"] else np.zeros(0)
     out["track_visibility_agreement"] = float(vis.mean()) if vis.size else None
@@ -222,6 +225,24 @@ def _consistency(keys, values, mm: float) -> dict:
         uniq, inv = np.unique(g // big, return_inverse=True)
         per_point = np.bincount(inv, s, len(uniq)) / np.bincount(inv, minlength=len(uniq))
         out.update(_stats(per_point * mm, f"{name}_consistency", "mm"))
+    return out
+
+
+def _frame_drift(keys, values, spans: dict, mm: float) -> dict:
+    """Per sequence, per frame: median over points of the distance of a point's reading in that frame
+    to its mean over frames (same camera), in mm: which frames drift."""
+    out, start = {}, 0
+    for name, (n_blocks, T) in spans.items():
+        k = np.concatenate(keys[start:start + n_blocks]) if n_blocks else np.zeros((0, 3), int)
+        v = np.concatenate(values[start:start + n_blocks]) if n_blocks else np.zeros((0, 3))
+        start += n_blocks
+        group = k[:, 0] * (np.int64(1) << 20) + k[:, 1]
+        uniq, inv, count = np.unique(group, return_inverse=True, return_counts=True)
+        mean = np.stack([np.bincount(inv, v[:, c], len(uniq)) for c in range(3)], 1) / count[:, None]
+        dist = np.linalg.norm(v - mean[inv], axis=1) * mm
+        several = count[inv] >= 2
+        out[name] = [float(np.median(dist[several & (k[:, 2] == t)])) if np.any(several & (k[:, 2] == t))
+                     else None for t in range(T)]
     return out
 
 
