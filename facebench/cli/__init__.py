@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "info": "facebench.cli.info:info",
     "show": "facebench.cli.show:show",
     "verify": "facebench.cli.verify:verify",
+    "predict": "facebench.cli.predict:predict",
+    "predictions": "facebench.cli.predictions:predictions",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
@@ -46,6 +48,8 @@ SHORT_HELP: dict[str, str] = {
     "info": "Summarise a GT folder, a predictions folder or a results record.",
     "show": "Draw one clip (image, depth, canonical, tracks) from GT or predictions as a PNG.",
     "verify": "Re-hash every GT shard and check the folder against the shard schema.",
+    "predict": "Predict a benchmark with an external model (face-anything).",
+    "predictions": "Import other models' output files; convert canonical maps between templates.",
 }
 
 

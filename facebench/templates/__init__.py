@@ -1,7 +1,8 @@
 """Canonical templates (SPEC section 2) behind one interface.
 
 >>> from facebench.templates import load
->>> head = load()                                   # the built-in "facebench-head"
+>>> ict = load()                                    # the default, "ict-light" (ICT-FaceKit, MIT)
+>>> head = load("facebench-head")                   # the built-in procedural head
 >>> flame = load("flame:/data/flame2023.pkl")       # the user's own FLAME pickle
 >>> flame = load("flame:/data/generic_model.pkl?landmarks=/data/landmark_embedding.npz")
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from facebench.errors import FacebenchError, did_you_mean
 from facebench.templates.template import Template
 
-DEFAULT_TEMPLATE = "facebench-head"
+DEFAULT_TEMPLATE = "ict-light"
 NAMES = ("ict-light", "facebench-head", "flame")
 REGION_NAMES = {1: "face", 2: "scalp", 3: "ears", 4: "neck", 5: "eyes", 6: "mouth interior"}
 
@@ -25,7 +26,8 @@ _LOADED: dict = {}
 def load(name_or_path: str = DEFAULT_TEMPLATE, landmarks=None) -> Template:
     """A template by name.
 
-    ``"facebench-head"`` (default): the built-in procedural head.
+    ``"ict-light"`` (default): the ICT Face Model Light, shipped in derived form (MIT).
+    ``"facebench-head"``: the built-in procedural head (synth-v1, nersemble-v1).
     ``"flame:/path/generic_model.pkl"`` (or ``flame2023.pkl``): FLAME from the user's
     pickle; a landmark embedding is given with ``landmarks=PATH`` or appended as
     ``"?landmarks=PATH"``.  A bare path to a ``.pkl`` file is read as FLAME too.

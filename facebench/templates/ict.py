@@ -174,6 +174,7 @@ def load_ict_light():
     template.identity_names = [f"identity{k:03d}" for k in range(template.n_identity)]
     template.expression_names = [str(s) for s in asset["expression_names"]]
     template.joint_names = list(JOINT_NAMES)
+    template.blendshapes = True
     template.source = f"ICT-FaceKit {str(asset['upstream_commit'])[:8]} ({COPYRIGHT})"
     template.license_path = ASSET_PATH.parent / LICENSE_FILE
     return template
