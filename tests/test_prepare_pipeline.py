@@ -92,7 +92,7 @@ def test_template_free_fidelity(prepared_v1, captures):
     from facebench.prepare.fidelity_free import measure
     from facebench.templates import load
 
-    tm = load("facebench-head")
+    tm = load("ict-light")  # the synth subject's model (with its fine relief) and the fitted template
     exact = measure(captures["truth"], captures["truth_gt"], template=tm, n_points=500)
     assert exact["same_topology"] and exact["occluders"] and exact["coverage"] == 1.0
     assert exact["canonical_abs_median_mm"] < 1e-3 and exact["track_epe_p90_px"] < 1e-3

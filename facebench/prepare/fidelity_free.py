@@ -48,11 +48,16 @@ class TrueScene:
         self.n_faces = len(subject.faces)
         self.occluders = None
         try:  # hair shell and torso exactly as synth renders them (they hide parts of the face)
+            import dataclasses
+
             from facebench.synth.motion import make_identity
             from facebench.synth.scene import HeadScene
 
             seed = int(json.loads((Path(truth_dir) / "synth.json").read_text())["seed"])
-            self.occluders = HeadScene(subject, make_identity(seed, participant, subject.n_identity), seed)
+            recorded = json.loads((Path(truth_dir) / participant / "identity.json").read_text())
+            identity = dataclasses.replace(make_identity(seed, participant, subject.n_identity),
+                                           shape=np.asarray(recorded["shape"], np.float64))
+            self.occluders = HeadScene(subject, identity, seed)
         except Exception:  # another generator: the subject alone
             self.occluders = None
 
