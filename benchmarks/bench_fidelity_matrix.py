@@ -60,10 +60,15 @@ def capture(work: Path, subject: str, noise: str, args) -> tuple[Path, Path]:
     from facebench.synth import synthesize
 
     cap, truth = work / f"cap-{subject}-{noise}", work / f"truth-{subject}-{noise}"
-    if not (cap / ".complete").exists():
-        synthesize(cap, preset=args.preset, seed=args.seed, sequences=args.sequences, frames=args.frames,
-                   stride=args.stride, truth_dir=truth, template=subject, progress=False, **NOISE[noise])
-        (cap / ".complete").write_text("")
+    settings = {k: getattr(args, k) for k in ("preset", "seed", "sequences", "frames", "stride")}
+    done = cap / ".complete"
+    if done.exists():
+        if json.loads(done.read_text() or "{}") != settings:
+            raise SystemExit(f"{cap} was rendered with {done.read_text().strip()}, not {settings}: "
+                             "use another --work")
+        return cap, truth
+    synthesize(cap, truth_dir=truth, template=subject, progress=False, **settings, **NOISE[noise])
+    done.write_text(json.dumps(settings))
     return cap, truth
 
 
