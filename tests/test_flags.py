@@ -1,6 +1,7 @@
 """Failure flags: outlier rule by hand, degenerate alignments end to end, the record's schema."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -57,6 +58,11 @@ def test_an_outlier_clip_is_flagged_and_kept_in_the_mean(gt, tmp_path):
     assert record["metrics"]["canonical"]["mean_mm"] == pytest.approx(np.mean(per_clip))   # not dropped
     assert "modified z-score of mean_mm > 3.5" in record["protocol"]["canonical"]["outlier_flags"]
     assert record["predictions"] == str(preds.resolve())
+    from facebench.evaluate.summary import format_results
+    from facebench.report import info
+
+    assert f"1 clips flagged (kept in the means; first: {BROKEN} canonical: mean_mm" in format_results(record)
+    assert re.search(r"flagged clips: +1\n", info(tmp_path / "r.json"))
 
 
 def bench_with(**alignments):
