@@ -43,6 +43,8 @@ def scored(tmp_path_factory):
 def test_helpers_by_hand():
     assert [nice_ceiling(x) for x in (0.7, 1.0, 1.2, 3, 7, 40, 0, np.nan)] == [1, 1, 2, 5, 10, 50, 1, 1]
     assert shared_range([np.array([1.0, 2.0, np.nan]), None, np.array([np.nan])], percentile=100) == 2
+    # median over methods of their maxima (2, 3, 900): one very bad method does not set the scale
+    assert shared_range([np.array([2.0]), np.array([3.0]), np.array([900.0])], percentile=100) == 5
     err = np.array([[[1.0, 3.0], [np.nan, 5.0]]])
     mask = np.array([[[1, 1], [2, 3]]], np.uint8)
     assert region_sums(err, mask) == {1: (4.0, 2), 3: (5.0, 1)}

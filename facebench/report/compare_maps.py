@@ -112,9 +112,14 @@ def nice_ceiling(x: float) -> float:
 
 
 def shared_range(maps, percentile: float = 95.0) -> float:
-    """One colour-scale maximum for the error maps of every method on a clip."""
+    """One colour-scale maximum for the error maps of every method on a clip.
+
+    The median over methods of each method's ``percentile``-th error, rounded up by
+    :func:`nice_ceiling`: one very bad method does not wash out the differences between
+    the others (its larger errors saturate, and the colour bar says "+").
+    """
     values = [m[np.isfinite(m)] for m in maps if m is not None]
     values = [v for v in values if v.size]
     if not values:
         return 1.0
-    return nice_ceiling(max(float(np.percentile(v, percentile)) for v in values))
+    return nice_ceiling(float(np.median([np.percentile(v, percentile) for v in values])))
