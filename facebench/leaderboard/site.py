@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from facebench.errors import FacebenchError
-from facebench.report.assets import num_cell, page, slug, table, text_cell
+from facebench.leaderboard.webpage import num_cell, page, slug, table, text_cell
 
 META_FIELDS = (("params", "parameters"), ("runtime_s_per_frame", "runtime s/frame"), ("device", "device"),
                ("url", "URL"), ("description", "description"), ("depth_scale", "depth"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from facebench.report.assets import num_cell, page, slug, table, text_cell
+from facebench.leaderboard.webpage import num_cell, page, slug, table, text_cell
 from facebench.report.compare_maps import REGION_NAMES
 
 FLAG_MARK = " ⚑"

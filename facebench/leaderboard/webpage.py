@@ -1,4 +1,4 @@
-"""What every facebench HTML page shares: the style sheet, the sortable-table script, table cells.
+"""What every facebench HTML page shares (site and reports): style sheet, sorting script, table cells.
 
 Pages are self-contained: the CSS and the script are inlined, images are local
 files next to the page; nothing is fetched from a server or a CDN.
