@@ -59,3 +59,20 @@ def test_comparison_report_renders(tmp_path):
     tables = int(re.search(r"<body[^>]*data-sortable=\"(\d+)\"", dom).group(1))
     assert tables >= 3                                   # summary, regions, per clip
     assert "id=\"m-a\"" in dom and "id=\"m-b\"" in dom and dom.count("<img") >= 4
+
+
+def test_sorting_script_orders_numbers_text_and_blanks(tmp_path):
+    from facebench.leaderboard.webpage import num_cell, page, table, text_cell
+
+    rows = [[text_cell(n), num_cell(v)] for n, v in (("b", 10.0), ("a", 2.0), ("d", None), ("c", 33.0))]
+    text = page("t", [table(["name", "value"], rows)])
+    clicks = """<script>var th=document.querySelectorAll('th');
+function order(){return Array.prototype.map.call(document.querySelectorAll('tbody tr'),
+function(r){return r.cells[0].textContent}).join('')}
+var out=[];th[1].click();out.push(order());th[1].click();out.push(order());th[0].click();out.push(order());
+document.body.dataset.orders=out.join(',');</script>"""
+    page_path = tmp_path / "sort.html"
+    page_path.write_text(text.replace("</body>", clicks + "</body>"))
+    dom = dump_dom(page_path)
+    # ascending numbers, blank last; descending, blank still last; names alphabetically
+    assert 'data-orders="abcd,cbad,abcd"' in dom
