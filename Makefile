@@ -13,7 +13,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[dev,dask]"
+	$(PIP) -e ".[dev,dask,faceanything]"
+	$(PIP) --no-deps depth-anything-3==0.1.1
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -51,7 +51,7 @@ def view_maps(template, vertices_t, camera, depth, foreground, max_offset: float
     351x512 synthetic view its closest point differs by < 0.7 mm for 99% of pixels
     (max 1.2 mm), its distance by < 0.02 mm (see tests/test_gtmaps.py).
     """
-    from facebench.geometry import MeshProximity, Raycaster
+    from facebench.geometry.cache import cached_proximity, cached_raycaster
 
     vertices_t = np.asarray(vertices_t, dtype=np.float64)
     faces = template.faces
@@ -63,7 +63,7 @@ def view_maps(template, vertices_t, camera, depth, foreground, max_offset: float
                          f"camera (H, W) = ({H}, {W})")
     observed = fg & np.isfinite(depth)
 
-    render = Raycaster(vertices_t, faces).render(camera)
+    render = cached_raycaster(vertices_t, faces).render(camera)
     region_of_face = np.where(template.face_regions == FACE_REGION, 1, 2).astype(np.uint8)
     on_surface = observed & render.hit & (np.abs(depth - render.depth) <= surface_tol)
     if labels is not None:  # exact labels: off-template pixels never take the surface fast path
@@ -85,7 +85,7 @@ def view_maps(template, vertices_t, camera, depth, foreground, max_offset: float
 
     rest = observed & ~on_surface
     if rest.any():
-        hit = (MeshProximity(vertices_t, faces).query(xyz_world[rest], max_distance=max_offset) if exact
+        hit = (cached_proximity(vertices_t, faces).query(xyz_world[rest], max_distance=max_offset) if exact
                else _closest_near(vertices_t, faces, xyz_world[rest], max_offset))
         ok = hit.face_id >= 0
         idx = np.flatnonzero(rest.ravel())
@@ -144,7 +144,7 @@ def tracks(template, vertices, camera, depth, foreground, n_tracks: int = 256, s
     pixel) is within ``depth_tol`` of the point's z.  Fewer than ``n_tracks`` tracks
     are returned only when the face is visible in fewer pixels.
     """
-    from facebench.geometry import Raycaster
+    from facebench.geometry.cache import cached_raycaster
     from facebench.io.shards import Tracks
 
     vertices = np.asarray(vertices, dtype=np.float64)
@@ -157,7 +157,7 @@ def tracks(template, vertices, camera, depth, foreground, n_tracks: int = 256, s
     face_faces = template.face_regions == FACE_REGION
     renders, candidates = [], []
     for t in query_frames:
-        r = Raycaster(vertices[t], template.faces).render(camera)
+        r = cached_raycaster(vertices[t], template.faces).render(camera)
         ok = r.hit & fg[t] & np.isfinite(depth[t]) & (np.abs(depth[t] - r.depth) <= depth_tol)
         ok &= face_faces[np.maximum(r.face_id, 0)]
         renders.append(r)

@@ -8,7 +8,7 @@ from facebench.baseline.tracks import sample_canonical
 from facebench.baseline.train import train
 from facebench.baseline.trivial import mean_depth_plane, origin_depth, static_tracks
 from facebench.errors import FacebenchError
-from facebench.io.predictions import validate_predictions
+from facebench.evaluate.validate import validate_predictions
 from facebench.io.shards import GTReader
 from tests.baseline_helpers import SMALL, make_gt
 

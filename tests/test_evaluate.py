@@ -10,7 +10,7 @@ import pytest
 
 from facebench.errors import FacebenchError, ValidationError
 from facebench.evaluate import evaluate, tracks_from_canonical, tracks_from_canonical_arrays
-from facebench.io.predictions import validate_predictions
+from facebench.evaluate.validate import validate_predictions
 from facebench.io.results import RESULTS_SCHEMA, validate_results
 from tests.gt_fixtures import gt_arrays, make_gt, write_preds
 

@@ -46,3 +46,10 @@ def test_installed_package_resolves_data(wheel, tmp_path):
                          check=True, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     lines = out.stdout.split()
     assert lines == [str(site / "facebench" / "datasets"), str(site / "facebench" / "pipelines")]
+
+
+def test_wheel_ships_template_correspondences(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = [f"facebench/templates/correspondences/{p.name}"
+               for p in (ROOT / "facebench" / "templates" / "correspondences").glob("*.npz")]
+    assert len(shipped) == 2 and all(name in names for name in shipped)

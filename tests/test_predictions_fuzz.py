@@ -195,7 +195,7 @@ def test_fuzz_submission_zip(entries, method):
 @settings(FUZZ, max_examples=60)
 @given(arrays_dict(), st.sampled_from(["replace", "merge", "delete", "meta"]), json_values)
 def test_fuzz_validate_predictions(arrays, how, meta_value):
-    from facebench.io.predictions import validate_predictions
+    from facebench.evaluate.validate import validate_predictions
     from tests.gt_fixtures import make_gt, write_preds
 
     gt = WORK.root.parent / f"{WORK.root.name}-gt"

@@ -1,9 +1,10 @@
 """Every shell example in the README that needs no external data runs as written.
 
 Blocks fenced as ```bash are run, in order, in one scratch folder (a fresh
-FACEBENCH_HOME); blocks fenced as ```text or ```console are illustrations that need
-data or clusters we do not have here (real NeRSemble, FLAME pickles, a Dask
-scheduler) and are not run.  `make demo` / `make test` are not re-run from here.
+FACEBENCH_HOME), then the ```python blocks, each as one script in the same folder;
+blocks fenced as ```text or ```console are illustrations that need data or clusters
+we do not have here (real NeRSemble, FLAME pickles, a Dask scheduler) and are not run.
+`make demo` / `make test` are not re-run from here.
 """
 
 import os
@@ -29,6 +30,10 @@ def readme_commands() -> list[str]:
     return commands
 
 
+def readme_python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
 def test_readme_has_quick_start():
     text = (ROOT / "README.md").read_text()
     assert "make demo" in text and "make test" in text
@@ -45,3 +50,7 @@ def test_readme_examples_run(tmp_path):
         out = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
                              timeout=600)
         assert out.returncode == 0, f"README command failed: {command}\n{out.stderr[-2000:]}"
+    for block in readme_python_blocks():
+        out = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=600)
+        assert out.returncode == 0, f"README python example failed:\n{block}\n{out.stderr[-2000:]}"

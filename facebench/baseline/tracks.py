@@ -12,25 +12,9 @@ so a model's bias in canonical space cancels at the query frame.
 
 from __future__ import annotations
 
-import numpy as np
+from facebench.evaluate.tracks import sample_canonical
 
-
-def sample_canonical(canonical, query_frame, query_xy):
-    """Bilinear sample of a canonical map at the query pixels.
-
-    canonical (T,H,W,3), query_frame (N,) int, query_xy (N,2) pixels (x, y) -> (N,3).
-    """
-    T, H, W, _ = canonical.shape
-    x = np.clip(query_xy[:, 0], 0, W - 1)
-    y = np.clip(query_xy[:, 1], 0, H - 1)
-    x0 = np.clip(np.floor(x).astype(int), 0, max(W - 2, 0))
-    y0 = np.clip(np.floor(y).astype(int), 0, max(H - 2, 0))
-    x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    c = canonical[query_frame]
-    n = np.arange(len(query_frame))
-    return ((1 - fx) * (1 - fy) * c[n, y0, x0] + fx * (1 - fy) * c[n, y0, x1]
-            + (1 - fx) * fy * c[n, y1, x0] + fx * fy * c[n, y1, x1]).astype(np.float32)
+__all__ = ["sample_canonical", "tracks_from_canonical"]
 
 
 def tracks_from_canonical(canonical, query_canonical, depth=None, K=None, max_distance: float = 0.05):

@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "show": "facebench.cli.show:show",
     "report": "facebench.cli.report:report",
     "verify": "facebench.cli.verify:verify",
+    "predict": "facebench.cli.predict:predict",
+    "predictions": "facebench.cli.predictions:predictions",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
@@ -48,6 +50,8 @@ SHORT_HELP: dict[str, str] = {
     "show": "Draw one clip (image, depth, canonical, tracks) from GT or predictions as a PNG.",
     "report": "Compare methods on one benchmark: a static HTML page with tables, plots and error maps.",
     "verify": "Re-hash every GT shard and check the folder against the shard schema.",
+    "predict": "Predict a benchmark with an external model (face-anything).",
+    "predictions": "Import other models' output files; convert canonical maps between templates.",
 }
 
 

@@ -21,8 +21,8 @@ def prepare():
 @click.option("--frames", default=None, metavar="START:STOP:STEP", help="Frame ids to use (default: all).")
 @click.option("--resolution", type=click.IntRange(min=8), default=None,
               help="Long side in pixels of the stored images and maps (K is updated).")
-@click.option("--template", default="facebench-head", show_default=True,
-              help="facebench-head, or flame:PATH/TO/generic_model.pkl.")
+@click.option("--template", default="ict-light", show_default=True,
+              help="ict-light, facebench-head, or flame:PATH/TO/generic_model.pkl.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="YAML overriding pipelines/nersemble.yaml.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,

@@ -26,21 +26,25 @@ import click
               help="Truth folder (default OUT-truth; never inside OUT).")
 @click.option("--truth-gt", "truth_gt", type=click.Path(file_okay=False), default=None,
               help="Also write exact GT shards (SPEC §4) here.")
+@click.option("--template", default=None,
+              help="Subject model: ict-light (default; scanned heads with fine detail) or facebench-head.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Processes rendering sequences in parallel (same output for any number).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth(out, preset, layout, seed, participants, n_participants, sequences, frames, stride, depth_noise_mm,
-          holes, flying_pixels, truth_dir, truth_gt, workers, quiet):
+          holes, flying_pixels, truth_dir, truth_gt, template, workers, quiet):
     """Render a synthetic capture in NeRSemble layout, with exact truth."""
     from facebench.errors import FacebenchError
     from facebench.synth import synthesize
+    from facebench.templates import DEFAULT_TEMPLATE
 
     if participants is not None and n_participants is not None:
         raise FacebenchError("give --participants or --n-participants, not both")
     r = synthesize(out, preset=preset, layout=layout, seed=seed, participants=participants,
                    n_participants=n_participants, sequences=sequences, frames=frames, stride=stride,
                    depth_noise_mm=depth_noise_mm, holes=holes, flying_pixels=flying_pixels,
-                   truth_dir=truth_dir, truth_gt=truth_gt, workers=workers, progress=not quiet)
+                   truth_dir=truth_dir, truth_gt=truth_gt, template=template or DEFAULT_TEMPLATE,
+                   workers=workers, progress=not quiet)
     counts = (f"{len(r.participants)} participants x {len(r.sequences)} sequences x {len(r.frame_ids)} frames"
               f" x {len(r.serials)} cameras, {r.width}x{r.height}, layout {r.layout}")
     click.echo(f"wrote {r.n_images} images ({counts}) to {r.out} in {r.elapsed_s:.1f} s"

@@ -11,7 +11,7 @@ import click
 def validate(preds, gt, benchmark):
     """Check meta.json, that every GT clip has a file, and each file's keys, shapes, dtypes, finiteness."""
     from facebench.errors import ValidationError
-    from facebench.io.predictions import validate_predictions
+    from facebench.evaluate.validate import validate_predictions
 
     problems = validate_predictions(preds, gt=gt, benchmark=benchmark, progress=True)
     for line in problems:

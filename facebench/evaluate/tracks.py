@@ -10,7 +10,6 @@ a depth map the pixel is unprojected with ``K`` to give camera-space ``xyz``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,24 @@ import numpy as np
 from facebench.errors import FacebenchError
 
 MAX_DISTANCE = 0.02  # normalized canonical units (2% of the canonical scale)
+
+
+def sample_canonical(canonical, query_frame, query_xy):
+    """Bilinear sample of a canonical map at the query pixels.
+
+    canonical (T,H,W,3), query_frame (N,) int, query_xy (N,2) pixels (x, y) -> (N,3).
+    """
+    T, H, W, _ = canonical.shape
+    x = np.clip(query_xy[:, 0], 0, W - 1)
+    y = np.clip(query_xy[:, 1], 0, H - 1)
+    x0 = np.clip(np.floor(x).astype(int), 0, max(W - 2, 0))
+    y0 = np.clip(np.floor(y).astype(int), 0, max(H - 2, 0))
+    x1, y1 = np.minimum(x0 + 1, W - 1), np.minimum(y0 + 1, H - 1)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    c = canonical[query_frame]
+    n = np.arange(len(query_frame))
+    return ((1 - fx) * (1 - fy) * c[n, y0, x0] + fx * (1 - fy) * c[n, y0, x1]
+            + (1 - fx) * fy * c[n, y1, x0] + fx * fy * c[n, y1, x1]).astype(np.float32)
 
 
 def tracks_from_canonical_arrays(canonical, query_canonical, depth=None, K=None,
@@ -69,6 +86,23 @@ def tracks_from_canonical_arrays(canonical, query_canonical, depth=None, K=None,
     return xy, visible, xyz
 
 
+def tracks_for_clip(canonical, tracks, depth=None, K=None, max_distance: float = MAX_DISTANCE) -> dict:
+    """``tracks_xy``, ``tracks_visible`` (and ``tracks_xyz`` with depth and K) for a GT clip's queries.
+
+    The query coordinate of each track is the *predicted* canonical coordinate at its query pixel
+    in its query frame (a method sees only the query pixel), so a constant bias or a foreign
+    canonical space cancels; ``tracks`` is the GT clip's :class:`facebench.io.shards.Tracks`.
+    """
+    n = len(tracks.query_frame)
+    query_xy = tracks.xy[np.arange(n), tracks.query_frame] if n else np.zeros((0, 2), np.float32)
+    query = sample_canonical(np.asarray(canonical, np.float32), tracks.query_frame, query_xy)
+    xy, visible, xyz = tracks_from_canonical_arrays(canonical, query, depth, K, max_distance)
+    out = {"tracks_xy": xy, "tracks_visible": visible}
+    if xyz is not None:
+        out["tracks_xyz"] = xyz
+    return out
+
+
 def tracks_from_canonical(preds, gt=None, benchmark=None, max_distance: float = MAX_DISTANCE,
                           progress: bool = True) -> dict:
     """Add ``tracks_xy``/``tracks_visible`` (and ``tracks_xyz`` when depth is present) to every
@@ -78,6 +112,7 @@ def tracks_from_canonical(preds, gt=None, benchmark=None, max_distance: float = 
     rename).  Returns {"updated": n, "skipped": n, "missing": n}.
     """
     from facebench.evaluate.run import resolve
+    from facebench.io.prediction_writer import write_clip
     from facebench.io.predictions import ClipShape, load_prediction, open_predictions
 
     if not Path(preds).is_dir():
@@ -106,17 +141,7 @@ def tracks_from_canonical(preds, gt=None, benchmark=None, max_distance: float = 
             pred.update(tracks_xy=xy, tracks_visible=visible)
             if xyz is not None and "tracks_xyz" not in pred:
                 pred["tracks_xyz"] = xyz
-            _write_npz_atomic(Path(preds) / f"{cid}.npz", pred)
+            write_clip(preds, cid, pred)
             counts["updated"] += 1
         reader.close()
     return counts
-
-
-def _write_npz_atomic(path: Path, arrays: dict) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

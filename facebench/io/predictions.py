@@ -62,7 +62,11 @@ META_FIELDS = {
     "params": (False, (int, float, str, dict), "parameter count or a dict of settings"),
     "runtime_s_per_frame": (False, (int, float), "seconds per frame"),
     "device": (False, (str,), "hardware the runtime was measured on"),
+    "depth_scale": (False, (str,), "`metric` (default) or `relative`: depth known only up to scale"),
+    "canonical_space": (False, (str,), "template whose canonical space the maps are in (default: the "
+                        "benchmark's)"),
 }
+META_CHOICES = {"depth_scale": ("metric", "relative")}
 META_MAX_BYTES = 1 << 20
 NPY_SLACK = 4096  # header bytes allowed on top of the data
 
@@ -99,6 +103,9 @@ def check_meta(meta) -> dict:
             raise ValidationError(f"meta.json: {name!r} must be {want}, not {type(value).__name__}")
         if isinstance(value, float) and not np.isfinite(value):
             raise ValidationError(f"meta.json: {name!r} must be finite")
+        if name in META_CHOICES and value not in META_CHOICES[name]:
+            raise ValidationError(f"meta.json: {name!r} must be one of {', '.join(META_CHOICES[name])}, "
+                                  f"not {value!r}")
     try:
         import json
 
@@ -182,69 +189,3 @@ def schema_markdown() -> str:
         kinds = " or ".join(dict.fromkeys(names[t.__name__] for t in types))
         lines.append(f"| `{name}` | {'yes' if required else 'no'} | {kinds} | {doc} |")
     return "\n".join(lines) + "\n"
-
-
-MAX_LISTED = 20
-
-
-def validate_predictions(preds, gt=None, benchmark=None, progress: bool = False) -> list[str]:
-    """Problems with a submission, one line each (empty when it is valid).
-
-    Checks meta.json, that every GT clip has a file and no file is extra, and each
-    file's keys, dtypes, shapes and finiteness where the GT is valid (SPEC §5).  The GT
-    folder is found as in :func:`facebench.evaluate.evaluate`; a missing GT raises.
-    """
-    from facebench.evaluate.run import resolve
-    from facebench.evaluate.scoring import check_prediction_finite, gt_fields
-
-    with open_predictions(preds) as source:
-        try:
-            meta = source.meta()
-        except ValidationError as exc:
-            return [str(exc)]
-        bench, reader = resolve(meta["benchmark"], gt, benchmark)
-        problems = []
-        if meta["benchmark"] != bench.name:
-            problems.append(f"meta.json says benchmark {meta['benchmark']!r}, the GT is {bench.name!r}")
-        clip_ids = reader.clip_ids
-        try:
-            present = set(source.clip_ids())
-        except ValidationError as exc:
-            return problems + [str(exc)]
-        missing = [c for c in clip_ids if c not in present]
-        extra = sorted(present - set(clip_ids))
-        if missing:
-            problems.append(f"{len(missing)} of {len(clip_ids)} clips missing, first: {missing[0]}")
-        if extra:
-            problems.append(f"{len(extra)} prediction files match no GT clip (first: {extra[0]}.npz)")
-        bad, tasks_by_clip = [], {}
-        items = [c for c in clip_ids if c in present]
-        if progress:
-            from tqdm import tqdm
-
-            items = tqdm(items, desc="validate", unit="clip", leave=False)
-        for cid in items:
-            info = reader.clip_info(cid)
-            shape = ClipShape(int(info["T"]), int(info["H"]), int(info["W"]), int(info.get("N", 0)))
-            try:
-                pred = load_prediction(source, cid, shape)
-                tasks = sorted(tasks_of(pred) & set(bench.tasks))
-                clip = reader.clip(cid, fields=gt_fields(tasks))
-                check_prediction_finite(cid, pred, clip, tasks, bench)
-                tasks_by_clip[cid] = set(tasks)
-            except ValidationError as exc:
-                bad.append(str(exc))
-        reader.close()
-    if bad:
-        problems.append(f"{len(bad)} of {len(items)} clip files have errors:")
-        problems += [f"  {line}" for line in bad[:MAX_LISTED]]
-        if len(bad) > MAX_LISTED:
-            problems.append(f"  ... and {len(bad) - MAX_LISTED} more")
-    all_tasks = set().union(*tasks_by_clip.values()) if tasks_by_clip else set()
-    lacking = sorted(c for c, t in tasks_by_clip.items() if t != all_tasks)
-    if lacking:
-        problems.append(f"{len(lacking)} clips lack tasks other clips have (first: {lacking[0]} has "
-                        f"{', '.join(sorted(tasks_by_clip[lacking[0]])) or 'none'})")
-    if tasks_by_clip and not all_tasks:
-        problems.append("no clip has a scorable prediction")
-    return problems

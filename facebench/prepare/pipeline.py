@@ -104,7 +104,7 @@ def hashed_config(config: dict, template, layout: str, cameras, frames, resoluti
 
 
 def prepare_nersemble(root, out, layout=None, participants=None, sequences=None, cameras=None, frames=None,
-                      resolution=None, template="facebench-head", config=None, workers=1, backend="loky",
+                      resolution=None, template="ict-light", config=None, workers=1, backend="loky",
                       scheduler=None, progress=True, on_error="raise", dataset="nersemble",
                       benchmark=None) -> Summary:
     """Prepare ground truth for a NeRSemble-layout capture (SPEC §3) into ``out`` (SPEC §4).

@@ -176,23 +176,28 @@ def clip_seed(seed: int, participant: str, sequence: str, serial: str) -> int:
 def build_clips(template, vertices, views: Views, participant, sequence, cfg: PipelineConfig):
     """Per camera: GT depth, canonical, mask per frame and the clip's tracks."""
     from facebench import gtmaps
-    from facebench.geometry import Raycaster
+    from facebench.geometry.cache import cached_raycaster
     from facebench.io.shards import Clip
 
-    clips = []
     T = len(vertices)
-    for i, serial in enumerate(views.serials):
-        cam = views.cameras[i]
-        fg = views.alphas[i] >= cfg.fusion.alpha_threshold
-        obs = views.depths[i]
-        if obs is None:  # no depth maps (benchmark layout): the fitted surface stands in for them
-            obs = np.stack([Raycaster(vertices[t], template.faces).render(cam).depth for t in range(T)])
-        depth = np.empty(obs.shape, np.float32)
-        canonical = np.empty(obs.shape + (3,), np.float32)
-        mask = np.empty(obs.shape, np.uint8)
-        for t in range(T):
-            depth[t], canonical[t], mask[t] = gtmaps.view_maps(template, vertices[t], cam, obs[t], fg[t],
+    fgs, maps = [], []
+    for i in range(len(views.serials)):
+        fgs.append(views.alphas[i] >= cfg.fusion.alpha_threshold)
+        maps.append((np.empty((T,) + fgs[i].shape[1:], np.float32),
+                     np.empty((T,) + fgs[i].shape[1:] + (3,), np.float32),
+                     np.empty((T,) + fgs[i].shape[1:], np.uint8)))
+    for t in range(T):  # frame-major: one frame's mesh structures serve every camera
+        for i, cam in enumerate(views.cameras):
+            obs = views.depths[i]
+            # no depth maps (benchmark layout): the fitted surface stands in for them
+            obs_t = cached_raycaster(vertices[t], template.faces).render(cam).depth if obs is None else obs[t]
+            depth, canonical, mask = maps[i]
+            depth[t], canonical[t], mask[t] = gtmaps.view_maps(template, vertices[t], cam, obs_t, fgs[i][t],
                                                                max_offset=cfg.max_offset)
+    clips = []
+    for i, serial in enumerate(views.serials):
+        cam, fg = views.cameras[i], fgs[i]
+        depth, canonical, mask = maps[i]
         tracks = gtmaps.tracks(template, vertices, cam, depth, fg, n_tracks=cfg.n_tracks,
                                seed=clip_seed(cfg.seed, participant, sequence, serial),
                                depth_tol=cfg.visibility_margin)

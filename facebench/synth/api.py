@@ -46,7 +46,7 @@ class SynthResult:
 def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, participants=None,
                sequences=None, frames: int | None = None, stride: int = 1, depth_noise_mm: float = 0.0,
                holes: float = 0.0, flying_pixels: bool = False, truth_dir=None, truth_gt=None,
-               template="facebench-head", progress: bool = True, n_participants: int | None = None,
+               template=None, progress: bool = True, n_participants: int | None = None,
                gt_resolution: tuple[int, int] | None = None, n_tracks: int = 256,
                workers: int = 1, threads: int = 2) -> SynthResult:
     """Render a synthetic capture of ``participants`` x ``sequences`` into ``out`` (SPEC §3 layout).
@@ -82,10 +82,10 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
     if truth_gt is not None:
         _check_outside(Path(truth_gt), out, "GT folder")
 
-    if isinstance(template, str):
-        from facebench.templates import load
+    if template is None or isinstance(template, str):
+        from facebench.templates import DEFAULT_TEMPLATE, load
 
-        tmpl = load(template)
+        tmpl = load(template or DEFAULT_TEMPLATE)
     else:
         tmpl = template
     frame_ids = np.arange(frames, dtype=np.int32) * int(stride)

@@ -89,10 +89,13 @@ _HAIR = np.array([[0.10, 0.07, 0.05], [0.25, 0.16, 0.09], [0.45, 0.30, 0.15],
                   [0.75, 0.60, 0.35], [0.50, 0.20, 0.08], [0.55, 0.55, 0.55]])
 
 
-def make_identity(seed: int, participant: str, n_identity: int) -> Identity:
-    """The identity of ``participant`` under ``seed`` (independent of other participants)."""
+def make_identity(seed: int, participant: str, n_identity: int, clip: float = 2.5) -> Identity:
+    """The identity of ``participant`` under ``seed`` (independent of other participants).
+
+    Shape coefficients are N(0, 0.8) clipped at ``clip`` (2 for ict-light, whose 3-sigma
+    identities fold triangles)."""
     rng = _rng(seed, "identity", participant)
-    shape = np.clip(rng.normal(0.0, 0.8, n_identity), -2.5, 2.5)
+    shape = np.clip(rng.normal(0.0, 0.8, n_identity), -clip, clip)
     mix = rng.dirichlet(np.ones(len(_SKIN)) * 0.4)
     skin = mix @ _SKIN * rng.uniform(0.95, 1.05, 3)
     hair = _HAIR[rng.integers(len(_HAIR))] * rng.uniform(0.85, 1.15, 3)
@@ -165,6 +168,11 @@ def make_performance(seed: int, participant: str, sequence: str, frame_ids: np.n
                        rotation=rotation, translation=translation, neck=neck, jaw=jaw, eyes=eyes,
                        light_dir_world=light / np.linalg.norm(light),
                        light_rgb=rng.uniform(0.85, 1.0, 3), ambient=float(rng.uniform(0.3, 0.45)))
+
+
+def recipe(sequence: str) -> dict:
+    """Motion amplitudes of a sequence family (unknown names get a deterministic random recipe)."""
+    return _RECIPES.get(sequence) or _generic_recipe(sequence)
 
 
 def _generic_recipe(sequence: str) -> dict:

@@ -43,7 +43,8 @@ class Participant:
         from facebench.synth.scene import HeadScene, background_image
 
         self.pid = pid
-        self.identity = make_identity(cfg.seed, pid, template.n_identity)
+        self.identity = make_identity(cfg.seed, pid, template.n_identity,
+                                      clip=2.0 if template.blendshapes else 2.5)
         self.scene = HeadScene(template, self.identity, cfg.seed)
         self.rig = make_rig(cfg.n_cameras, seed=zlib.crc32(f"{cfg.seed}/{pid}".encode()))
         self.cameras = self.rig.cameras(cfg.width, cfg.height)
@@ -77,6 +78,11 @@ def render_sequence(template, pid: str, seq: str, cfg: CaptureConfig, gt_writer=
     p = Participant(template, pid, cfg)
     scene, rig, cameras = p.scene, p.rig, p.cameras
     perf = make_performance(cfg.seed, pid, seq, np.asarray(cfg.frame_ids), template.n_expression)
+    if template.blendshapes:
+        from facebench.synth.arkit import arkit_performance
+        from facebench.synth.motion import recipe
+
+        perf = arkit_performance(perf, cfg.seed, pid, recipe(seq), template.expression_names)
     vertices = scene.template_vertices(perf)
     R = euler_to_matrix(perf.rotation)
     translation = perf.translation + scene.base_translation[None]

@@ -85,13 +85,23 @@ class HeadScene:
         # Appearance: per-vertex albedo of every part.
         albedo = template.albedo if template.albedo is not None else np.full((len(canonical), 3), 0.8)
         skin = np.asarray(albedo, dtype=np.float64) * (identity.skin_rgb / 0.8)
-        skin[regions == 6] = np.asarray(albedo, dtype=np.float64)[regions == 6] * 0.6  # mouth interior
+        if template.blendshapes:  # ict-light: eyes and mouth parts keep their own colours
+            inner = regions >= 5
+            skin[inner] = np.asarray(albedo, dtype=np.float64)[inner]
+        else:
+            skin[regions == 6] = np.asarray(albedo, dtype=np.float64)[regions == 6] * 0.6  # mouth interior
         self.template_albedo = np.clip(skin, 0, 1)
         self.hair_albedo = np.broadcast_to(identity.hair_rgb, (len(self.hair_vertex_ids), 3))
         self.torso_albedo = np.broadcast_to(identity.shirt_rgb, (len(self.torso_vertices), 3))
         self.material_template = canonical
         self.material_hair = canonical[self.hair_vertex_ids] * np.array([6.0, 0.5, 6.0])  # strands
         self.material_torso = self.torso_vertices * 2.0
+        # fine relief of a scanned subject (ict-light): outside every template's span
+        self.detail = None
+        if template.blendshapes:
+            from facebench.synth.arkit import detail_field
+
+            self.detail = detail_field(template, seed, identity.participant)
         # coarse texture (blotches, freckles, folds) baked into the vertex albedo; fine detail per pixel
         for name in ("template_albedo", "hair_albedo", "torso_albedo"):
             material = getattr(self, "material_" + name.split("_")[0])
@@ -107,8 +117,13 @@ class HeadScene:
         return -0.5 * (head.min(axis=0) + head.max(axis=0)) + (0.0, 0.02, 0.0) + self.identity.head_offset
 
     def template_vertices(self, perf: Performance) -> np.ndarray:
-        """(T,V,3) world vertices of the template over the performance."""
-        return deform_performance(self.template, self.identity.shape, perf, self.base_translation)
+        """(T,V,3) world vertices of the subject over the performance: the deformed template,
+        plus the subject's fine relief along the surface normal when it has one."""
+        v = deform_performance(self.template, self.identity.shape, perf, self.base_translation)
+        if self.detail is not None:
+            faces = np.asarray(self.template.faces, dtype=np.int64)
+            v = np.stack([vt + vertex_normals(vt, faces) * self.detail[:, None] for vt in v])
+        return v
 
     def frame(self, vertices_t: np.ndarray, perf: Performance) -> FrameScene:
         """The renderable scene for template world vertices ``vertices_t`` (V,3)."""

@@ -84,15 +84,17 @@ class GTCollector:
         from facebench.io.shards import Clip, Sequence
 
         clips = []
+        T = len(self.vertices)
+        maps = {serial: [None] * T for serial in self.cameras}
+        for t in range(T):  # frame-major: one frame's mesh structures serve every camera
+            for serial, camera in self.cameras.items():
+                v = self._views[serial]
+                maps[serial][t] = gtmaps.view_maps(self.template, self.vertices[t], camera, v["depth"][t],
+                                                   v["labels"][t] > 0, max_offset=self.max_offset,
+                                                   labels=v["labels"][t])
         for i, (serial, camera) in enumerate(self.cameras.items()):
             v = self._views[serial]
-            depth_in = np.stack(v["depth"])
-            labels = np.stack(v["labels"])
-            fg = labels > 0
-            maps = [gtmaps.view_maps(self.template, self.vertices[t], camera, depth_in[t], fg[t],
-                                     max_offset=self.max_offset, labels=labels[t])
-                    for t in range(len(depth_in))]
-            depth, canonical, mask = (np.stack(m) for m in zip(*maps))
+            depth, canonical, mask = (np.stack(m) for m in zip(*maps[serial]))
             tracks = gtmaps.tracks(self.template, self.vertices, camera, depth, mask > 0,
                                    n_tracks=self.n_tracks, seed=self.seed + i)
             clips.append(Clip(serial=serial, image=np.stack(v["image"]), mask=mask, depth=depth,

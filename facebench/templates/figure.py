@@ -89,15 +89,27 @@ def template_figure(template, out_path, size=256, seed=0):
         panels.append((f"identity sample {k + 1}", shade(v, template.faces,
                                                          orbit_camera(20, target, size=size), albedo)))
     names = template.expression_names
-    picks = [i for i, n in enumerate(names) if n in ("smile", "brow_raise", "blink_left", "pucker")][:3]
+    blendshapes = "jawOpen" in names  # ARKit-style weights in [0, 1] (ict-light)
+    wanted = ("mouthSmile_L", "browInnerUp_L", "eyeBlink_L") if blendshapes else (
+        "smile", "brow_raise", "blink_left", "pucker")
+    amount = 1.0 if blendshapes else 3.0
+    picks = [i for i, n in enumerate(names) if n in wanted][:3]
     for i in picks or range(min(3, template.n_expression)):
         expr = np.zeros(template.n_expression)
-        expr[i] = 3.0
-        label = f"{names[i]} = 3"
+        expr[i] = amount
+        if blendshapes and names[i].endswith("_L"):  # both sides
+            expr[names.index(names[i][:-2] + "_R")] = amount
+        label = f"{names[i]} = {amount:g}"
         v = template.deform(expression=expr)
         panels.append((label, shade(v, template.faces, orbit_camera(0, target, size=size), albedo)))
-    v = template.deform(jaw=[0.3, 0.0, 0.0], expression=np.eye(template.n_expression)[0] * 2.0,
-                        neck=[0.0, 0.3, 0.0])
+    if blendshapes:
+        expr = np.zeros(template.n_expression)
+        for name, w in (("jawOpen", 0.6), ("mouthSmile_L", 0.5), ("mouthSmile_R", 0.5)):
+            expr[names.index(name)] = w
+        v = template.deform(expression=expr, neck=[0.0, 0.3, 0.0])
+    else:
+        v = template.deform(jaw=[0.3, 0.0, 0.0], expression=np.eye(template.n_expression)[0] * 2.0,
+                            neck=[0.0, 0.3, 0.0])
     panels.append(("jaw open, smile, neck turn", shade(v, template.faces, orbit_camera(10, target, size=size),
                                                      albedo)))
     c = template.normalize(template.canonical_vertices)
@@ -120,7 +132,10 @@ def template_figure(template, out_path, size=256, seed=0):
                fontsize=8, frameon=False)
     fig.suptitle(f"template {template.name}  (V={template.n_vertices}, n_identity={template.n_identity}, "
                  f"n_expression={template.n_expression})", fontsize=10)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    source = getattr(template, "source", None)
+    if source and getattr(template, "license_path", None):  # shipped third-party data: credit it
+        fig.text(0.5, 0.005, source, ha="center", fontsize=7)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     fig.savefig(out_path, dpi=100)
     plt.close(fig)
     return out_path

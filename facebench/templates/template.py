@@ -71,6 +71,8 @@ class Template:
         self.identity_names: list[str] = [f"identity_{k}" for k in range(self.identity_basis.shape[2])]
         self.expression_names: list[str] = [f"expression_{k}" for k in range(self.expression_basis.shape[2])]
         self.joint_names: list[str] = [f"joint_{k}" for k in range(len(self.parents))]
+        # True for ARKit-style blendshape templates (ict-light): expression weights live in [0, 1]
+        self.blendshapes = False
         self._torch_cache: dict = {}
         self._canonical_proximity = None
         self.sha256 = array_sha256(name, self.arrays())
