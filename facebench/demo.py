@@ -5,8 +5,9 @@ the prepared GT against the truth -> predict (transformer + trivial rows) -> eva
 against the exact truth -> publish a leaderboard -> write the comparison report of the
 methods it ran and a static leaderboard site linking to it.
 
-The demo data is scored with the ``synth-v1`` protocol, but it is not the
-``synth-v1`` test set (other participant, fewer sequences): its leaderboard lives in
+The demo subject is a scanned-face head (ict-light identity with fine relief no
+template spans) and GT is prepared with the default ict-light template.  The demo
+data is scored with the ``synth-v2`` protocol, but it is not the ``synth-v2`` test set (other participant, fewer sequences): its leaderboard lives in
 the demo folder and cannot be merged with the official one (different GT manifest).
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import click
 
 METHODS = ("transformer", "template-frontal", "mean-depth-plane")
-BENCHMARK = "synth-v1"
+BENCHMARK = "synth-v2"
 
 
 def run_demo(out, preset: str = "small", participant: str = "950", sequences: int = 1,
@@ -32,7 +33,7 @@ def run_demo(out, preset: str = "small", participant: str = "950", sequences: in
     from facebench.prepare.fidelity import compare
     from facebench.report import write_comparison
     from facebench.synth import synthesize
-    from facebench.templates import load
+    from facebench.templates import DEFAULT_TEMPLATE, load
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,7 @@ def run_demo(out, preset: str = "small", participant: str = "950", sequences: in
     click.echo(str(summary))
 
     step("fidelity", "3/6 prepared GT vs exact truth")
-    fidelity = compare(truth_gt, gt, load("facebench-head"))
+    fidelity = compare(truth_gt, gt, load(DEFAULT_TEMPLATE))
     (out / "fidelity.json").write_text(json.dumps(fidelity, indent=1))
     click.echo(_format_fidelity(fidelity))
 

@@ -33,8 +33,16 @@ def test_nersemble_v1_split_files():
 
 
 def test_unknown_name_did_you_mean():
-    with pytest.raises(FacebenchError, match="did you mean 'synth-v1'"):
-        get_benchmark("synth-v2")
+    with pytest.raises(FacebenchError, match="did you mean 'synth-v2'"):
+        get_benchmark("synth-v3")
+
+
+def test_generation_2_benchmarks_use_ict_light_and_test_only_ids():
+    v2 = get_benchmark("synth-v2")
+    assert v2.template == "ict-light" and get_benchmark("nersemble-v2").template == "ict-light"
+    assert get_benchmark("synth-v1").template == "facebench-head"  # frozen
+    assert get_benchmark("nersemble-v1").template == "facebench-head"
+    assert all(900 <= int(p) <= 999 for p in v2.split.participants)  # never a training id
 
 
 def test_bad_yaml_is_clear(tmp_path):

@@ -221,7 +221,7 @@ def test_template_show_cli_writes_a_png(tmp_path):
     from facebench.cli.template import template
 
     out = tmp_path / "head.png"
-    result = CliRunner().invoke(template, ["show", "--out", str(out), "--size", "48"])
+    result = CliRunner().invoke(template, ["show", "facebench-head", "--out", str(out), "--size", "48"])
     assert result.exit_code == 0, result.output
     assert "facebench-head" in result.output
     img = np.asarray(Image.open(out).convert("RGB"))

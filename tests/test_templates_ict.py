@@ -100,3 +100,18 @@ def test_asset_is_compact_and_hash_is_recorded():
 def test_triangulate_keeps_order_and_drops_excluded_parts():
     tris = triangulate([[0, 1, 2, 3], [1, 2, 4], [2, 3, 9]], n_kept=5)
     assert tris.tolist() == [[0, 1, 2], [0, 2, 3], [1, 2, 4]]
+
+
+def test_template_show_draws_ict_light_by_default_and_credits_it(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from facebench.cli.template import template
+
+    out = tmp_path / "ict.png"
+    result = CliRunner().invoke(template, ["show", "--out", str(out), "--size", "48"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ict-light: V=24591")
+    assert "USC Institute for Creative Technologies" in result.output and "LICENSE" in result.output
+    img = np.asarray(Image.open(out).convert("RGB"))
+    assert img.shape[0] > 100 and img.std() > 10

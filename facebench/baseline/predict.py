@@ -112,14 +112,22 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
                   "image_size": model.config.image_size, "frames_per_window": frames_per_window,
                   "track_max_distance": max_distance}
     elif method == "template-frontal":
-        from facebench.templates import load
+        from facebench.templates import NAMES, load
 
-        if reader.template_name != "facebench-head":
-            raise FacebenchError(f"template-frontal supports facebench-head GT only (this GT uses "
+        if reader.template_name not in NAMES or reader.template_name == "flame":
+            raise FacebenchError(f"template-frontal needs a built-in template (this GT uses "
                                  f"{reader.template_name!r})")
-        template = load("facebench-head")
+        template = load(reader.template_name)
         template_frame = (np.asarray(template.center), float(template.scale))
         params = {"template": template.name, "track_max_distance": max_distance}
+    correspondence = None
+    if method == "transformer" and model.config.prior and reader.template_name != "facebench-head":
+        # the model works in facebench-head's canonical space: map its maps into the GT's template
+        from facebench.templates import load
+        from facebench.templates.correspondence import get_correspondence
+
+        correspondence = get_correspondence(load("facebench-head"), load(reader.template_name))
+        params["canonical_converted_from"] = "facebench-head"
     device = device or "cpu"
 
     out_dir = Path(out_dir)
@@ -140,6 +148,9 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             maps = template_frontal((T, H, W), clip.K, clip.T_cam_from_world, template)
         else:
             maps = mean_depth_plane((T, H, W), clip.T_cam_from_world)
+        if correspondence is not None:  # facebench-head space -> the GT template's (normalized alike)
+            maps["canonical"] = correspondence.convert(maps["canonical"]).astype(np.float32)
+            template_frame = (reader.center, reader.scale)
         if method != "mean-depth-plane":  # template canonical frame -> this GT's normalization
             from facebench.baseline.prior import renormalize
 
@@ -166,7 +177,8 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
                             tracks_xyz=np.asarray(xyz, np.float32))
     meta = {"method": method if method != "transformer" else f"facebench-transformer-{params['config']}",
             "benchmark": benchmark, "description": _DESCRIPTIONS[method], "params": params,
-            "runtime_s_per_frame": round(seconds / max(frames, 1), 5), "device": _device_name(device)}
+            "runtime_s_per_frame": round(seconds / max(frames, 1), 5), "device": _device_name(device),
+            "canonical_space": reader.template_name}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
     reader.close()
     return {**meta, "clips": len(clip_ids), "frames": frames}
