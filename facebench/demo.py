@@ -7,8 +7,9 @@ methods it ran and a static leaderboard site linking to it.
 
 The demo subject is a scanned-face head (ict-light identity with fine relief no
 template spans) and GT is prepared with the default ict-light template.  The demo
-data is scored with the ``synth-v2`` protocol, but it is not the ``synth-v2`` test set (other participant, fewer sequences): its leaderboard lives in
-the demo folder and cannot be merged with the official one (different GT manifest).
+data is scored with the ``synth-v2`` protocol, but it is not the ``synth-v2`` test set
+(other participant, fewer sequences): its leaderboard lives in the demo folder and
+cannot be merged with the official one (different GT manifest).
 """
 
 from __future__ import annotations

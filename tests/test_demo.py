@@ -1,6 +1,7 @@
 """The whole job (synth, prepare, predict, evaluate, leaderboard, report) on the tiny preset."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -26,8 +27,9 @@ def test_demo_end_to_end(tmp_path):
     assert "950/EXP-1-head/222200037" in html and (out / "report" / "fidelity.png").exists()
     for method in board["method"]:                   # the comparison report shows every method run
         assert f"id='m-{method}'" in html
-    site = (out / "site" / "synth-v1-v1.html").read_text()
-    assert "reports/synth-v1-v1/index.html#m-template-frontal" in site
+    stem = Path(result["leaderboard"]).stem                 # e.g. synth-v2-v1
+    site = (out / "site" / f"{stem}.html").read_text()
+    assert f"reports/{stem}/index.html#m-template-frontal" in site
     from facebench.leaderboard.site import broken_links
 
     assert broken_links(out / "site") == []
