@@ -113,7 +113,7 @@ def _version_page(stem, df, recs, assets, report, out: Path) -> str:
                     "(– for records from before flags existed).</p>")
     by_method = {rec.method: (rec, raw) for rec, raw in recs}
     if df is not None and len(df):
-        metrics = [c for c in chart_columns(df, column)]
+        metrics = list(chart_columns(df, column))
         bold = {c: best_rows(df, c) for c in metrics}
         flagged = flagged_column(df)
         rows = []

@@ -82,13 +82,11 @@ def write_comparison(gt_dir, results, out_dir="report", *, fidelity=None, max_cl
         frame: the frame shown in panels (default: each clip's middle frame).
     Returns the path of index.html.
     """
-    from PIL import Image
     from tqdm import tqdm
 
     from facebench.benchmarks import get_benchmark
     from facebench.io.shards import GTReader
     from facebench.report.compare_html import render_page
-    from facebench.report.compare_panel import clip_panel
 
     methods = load_methods(results)
     out_dir = Path(out_dir)
@@ -117,7 +115,7 @@ def write_comparison(gt_dir, results, out_dir="report", *, fidelity=None, max_cl
                     _add_regions(regions[m.name], errs.regions)
                 rows.append((m, errs))
             if max_clips is None or i < max_clips:
-                panels.append((cid, _write_panel(out_dir, cid, clip, t, rows, bench, clip_panel, Image)))
+                panels.append((cid, _write_panel(out_dir, cid, clip, t, rows, bench)))
     fidelity_html = _fidelity(fidelity, out_dir)
     plots = _distribution_plots(methods, bench, out_dir)
     text = render_page(bench, bench_info, gt_dir, methods, panels, plots, regions, fidelity_html)
@@ -160,8 +158,12 @@ def _add_regions(totals: dict, clip_regions: dict) -> None:
             acc[1] += 1
 
 
-def _write_panel(out_dir, cid, clip, t, rows, bench, clip_panel, Image) -> Path:
+def _write_panel(out_dir, cid, clip, t, rows, bench) -> Path:
+    """Draw one clip's comparison panel (a GT row, a row per method) to ``out_dir/panels/``."""
+    from PIL import Image
+
     from facebench.report.compare_maps import shared_range
+    from facebench.report.compare_panel import clip_panel
 
     tr = clip.tracks
     g = {"t": t, "image": clip.image[t], "depth": clip.depth[t], "canonical": clip.canonical[t],
