@@ -48,6 +48,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--long-side", type=int, default=512)
     ap.add_argument("--work", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--template", default="ict-light", help="subject and fitting template")
     args = ap.parse_args(argv)
 
     from facebench.io.shards import GTReader
@@ -62,13 +63,14 @@ def main(argv=None) -> dict:
                                    participants=meta["participants"], sequences=meta["sequences"])
     else:
         synth = synthesize(work / "capture", preset=args.preset, layout="v1", seed=args.seed, sequences=1,
-                           frames=args.frames, truth_dir=work / "truth", progress=False)
+                           frames=args.frames, truth_dir=work / "truth", progress=False,
+                           template=args.template)
     if (work / "gt").exists():
         import shutil
 
         shutil.rmtree(work / "gt")
-    summary = prepare_nersemble(work / "capture", work / "gt", progress=False)
-    template = load("facebench-head")
+    summary = prepare_nersemble(work / "capture", work / "gt", progress=False, template=args.template)
+    template = load(args.template)
     reader = GTReader(work / "gt")
     pid, seq = synth.participants[0], synth.sequences[0]
     _, vertices = reader.sequence_vertices(pid, seq)
@@ -82,7 +84,7 @@ def main(argv=None) -> dict:
     st, cpu = summary.stage_seconds, summary.stage_cpu_seconds
     n = summary.frames
     figures = {
-        "preset": args.preset, "frames": n, "cameras": len(cams),
+        "template": args.template, "preset": args.preset, "frames": n, "cameras": len(cams),
         "capture_size": [synth.width, synth.height], "cpu_count": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
         "fit_s_per_frame": {"wall": st["fit"] / n, "cpu": cpu["fit"] / n},

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 
-def _template():
+def _template(name: str = "ict-light"):
     try:
         from facebench.templates import load
 
-        return load("facebench-head")
+        return load(name)
     except (ImportError, AttributeError):  # templates not built yet: the test stand-in
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
         from synth_standin import standin_template
@@ -85,8 +85,9 @@ def main():
     ap.add_argument("--workers", type=int, nargs="+", default=[1])
     ap.add_argument("--sequences", type=int, default=1)
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
+    ap.add_argument("--template", default="ict-light", help="subject model (ict-light or facebench-head)")
     args = ap.parse_args()
-    template = _template()
+    template = _template(args.template)
     print(f"template: {template}")
     import os
 

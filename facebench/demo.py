@@ -5,7 +5,7 @@ the prepared GT against the truth -> predict (transformer + trivial rows) -> eva
 against the exact truth -> publish a leaderboard -> write the comparison report of the
 methods it ran and a static leaderboard site linking to it.
 
-The demo subject is a scanned-face head (ict-light identity with fine relief no
+The demo subject is a scanned-face head (an ict-light identity with fine relief no
 template spans) and GT is prepared with the default ict-light template.  The demo
 data is scored with the ``synth-v2`` protocol, but it is not the ``synth-v2`` test set
 (other participant, fewer sequences): its leaderboard lives in the demo folder and

@@ -103,3 +103,26 @@ def test_renormalize_between_template_versions():
     np.testing.assert_allclose(renormalize(c, [0, 0, 0], 0.1, [0, 0.06, 0], 0.1), [[0, 0.4, 0]], atol=1e-6)
     np.testing.assert_allclose(renormalize(c, [0, 0, 0], 0.1, [0, 0, 0], 0.2), [[0, 0.5, 0]], atol=1e-6)
     assert renormalize(c, [0, 0, 0], 0.1, [0, 0, 0], 0.1) is c
+
+
+def test_batched_windows_and_precision(gt, checkpoint, tmp_path):
+    """Windows batched together give the maps of windows run one by one; bf16 autocast runs on CPU."""
+    from facebench.errors import InputError
+
+    one = predict(gt, tmp_path / "one", checkpoint=checkpoint, frames_per_window=2, batch_windows=1,
+                  benchmark="synth-v1", device="cpu", progress=False)
+    many = predict(gt, tmp_path / "many", checkpoint=checkpoint, frames_per_window=2, batch_windows=4,
+                   benchmark="synth-v1", device="auto", progress=False)  # T=5: 2 windows + a 1-frame tail
+    bf16 = predict(gt, tmp_path / "bf16", checkpoint=checkpoint, frames_per_window=2, precision="bf16",
+                   benchmark="synth-v1", device="cpu", progress=False)
+    assert one["params"]["precision"] == "fp32" and bf16["params"]["precision"] == "bf16"
+    assert many["params"]["batch_windows"] == 4 and many["device"].startswith("cpu")
+    cid = GTReader(gt).clip_ids[0]
+    with np.load(tmp_path / "one" / f"{cid}.npz") as a, np.load(tmp_path / "many" / f"{cid}.npz") as b, \
+            np.load(tmp_path / "bf16" / f"{cid}.npz") as c:
+        np.testing.assert_allclose(b["depth"], a["depth"], rtol=1e-5)
+        np.testing.assert_allclose(b["canonical"], a["canonical"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c["depth"], a["depth"], rtol=0.05)  # bf16 keeps ~3 digits
+    with pytest.raises(InputError, match="choose from"):
+        predict(gt, tmp_path / "bad", checkpoint=checkpoint, benchmark="synth-v1", device="tpu",
+                progress=False)

@@ -18,6 +18,9 @@ _NAMES = {
     "METHODS": "facebench.baseline.predict",
     "load_model": "facebench.baseline.checkpoint",
     "save_checkpoint": "facebench.baseline.checkpoint",
+    "train_step": "facebench.baseline.engine",
+    "StepBatches": "facebench.baseline.engine",
+    "Dist": "facebench.baseline.runtime",
 }
 
 __all__ = sorted(_NAMES)

@@ -90,7 +90,7 @@ class TrainConfig:
 CONFIGS: dict[str, ModelConfig] = {
     # A few million parameters: trains on a laptop CPU at 128 px.
     "tiny": ModelConfig(pose_head=True, camera_frame=True),
-    # ViT-B-sized encoder (86M) with alternating attention; for GPUs.
+    # ViT-B-sized encoder (86M; 120M with the DPT heads) with alternating attention; for GPUs.
     "base": ModelConfig(name="base", patch=16, dim=768, depth=12, heads=12, out_layers=(2, 5, 8, 11),
                         head_features=256, pos_grid=32, image_size=512, layerscale=1e-5,
                         pose_head=True, camera_frame=True),

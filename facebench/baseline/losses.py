@@ -73,34 +73,84 @@ def canonical_error(pred, gt):
     return torch.sqrt(((pred - gt) ** 2).sum(dim=1) + 1e-12)
 
 
+# Every term of the objective is a sum over pixels or images divided by a count that depends on the
+# GT validity masks alone.  Splitting the terms into numerators (:func:`loss_sums`, additive over
+# any split of the batch) and denominators (:func:`loss_counts`, known before the forward pass)
+# lets several processes and accumulation micro-batches reproduce the loss of the whole global
+# batch exactly: each part divides its numerators by the global counts (:func:`combine_loss`).
+GRAD_SCALES = 4
+SUM_KEYS = ("depth_si", *(f"depth_grad{k}" for k in range(GRAD_SCALES)), "depth_conf", "canonical",
+            "foreground", "canonical_err")
+COUNT_KEYS = ("depth_images", *(f"depth_grad{k}" for k in range(GRAD_SCALES)), "depth_pixels",
+              "canonical_pixels", "pixels")
+
+
+def loss_counts(batch: dict) -> torch.Tensor:
+    """Denominators of the loss terms for a (part of a) batch: (len(COUNT_KEYS),) float64, additive."""
+    vd, vc = batch["depth_valid"].flatten(0, 1), batch["canonical_valid"].flatten(0, 1)
+    grad = []
+    for k in range(GRAD_SCALES):
+        vk = vd[:, :: 2**k, :: 2**k]
+        grad.append((vk[:, :, 1:] & vk[:, :, :-1]).sum() + (vk[:, 1:, :] & vk[:, :-1, :]).sum())
+    counts = [(vd.flatten(1).sum(1) > 0).sum(), *grad, vd.sum(), vc.sum(), torch.tensor(vc.numel())]
+    return torch.stack([torch.as_tensor(c, dtype=torch.float64) for c in counts]).cpu()
+
+
+def loss_sums(out: dict, batch: dict, weights: dict) -> dict:
+    """Numerators of the loss terms (tensors with gradient), additive over any split of the batch."""
+    pd = out["depth"].flatten(0, 1).float()
+    gd, vd = batch["depth"].flatten(0, 1), batch["depth_valid"].flatten(0, 1)
+    pc = out["canonical"].flatten(0, 1).float()
+    gc, vc = batch["canonical"].flatten(0, 1), batch["canonical_valid"].flatten(0, 1)
+    log_res = torch.where(vd, torch.log(pd.clamp(min=1e-6)) - torch.log(gd.clamp(min=1e-6)), 0.0)
+    m1, n = _per_image_mean(log_res, vd)
+    m2, _ = _per_image_mean(log_res * log_res, vd)
+    sums = {"depth_si": ((m2 - weights["si_lambda"] * m1 * m1) * (n > 0)).sum()}
+    for k in range(GRAD_SCALES):
+        dk, vk = log_res[:, :: 2**k, :: 2**k], vd[:, :: 2**k, :: 2**k]
+        gx = (dk[:, :, 1:] - dk[:, :, :-1]).abs() * (vk[:, :, 1:] & vk[:, :, :-1])
+        gy = (dk[:, 1:, :] - dk[:, :-1, :]).abs() * (vk[:, 1:, :] & vk[:, :-1, :])
+        sums[f"depth_grad{k}"] = gx.sum() + gy.sum()
+    dconf = out["depth_confidence"].flatten(0, 1).float()
+    err = (log_res - m1[:, None, None]).abs()
+    sums["depth_conf"] = ((dconf * err - weights["alpha_depth"] * torch.log(dconf)) * vd).sum()
+    e = canonical_error(pc, gc)
+    cconf = out["canonical_confidence"].flatten(0, 1).float()
+    sums["canonical"] = ((cconf * e - weights["alpha_canonical"] * torch.log(cconf)) * vc).sum()
+    sums["foreground"] = torch.nn.functional.binary_cross_entropy_with_logits(
+        out["foreground_logit"].flatten(0, 1).float(), vc.float(), reduction="sum")
+    sums["canonical_err"] = (e * vc).sum().detach()
+    return sums
+
+
+def combine_loss(sums: dict, counts: torch.Tensor, weights: dict) -> tuple[torch.Tensor, dict]:
+    """(loss, terms): the objective from numerators and (global) denominators; linear in ``sums``."""
+    c = dict(zip(COUNT_KEYS, counts.tolist()))
+    terms = {"depth_si": sums["depth_si"] / max(c["depth_images"], 1.0)}
+    scales = [k for k in range(GRAD_SCALES) if c[f"depth_grad{k}"] > 0]
+    terms["depth_grad"] = sum((sums[f"depth_grad{k}"] / c[f"depth_grad{k}"] for k in scales),
+                              sums["depth_grad0"] * 0.0) / max(len(scales), 1)
+    terms["depth_conf"] = sums["depth_conf"] / max(c["depth_pixels"], 1.0)
+    terms["canonical"] = sums["canonical"] / max(c["canonical_pixels"], 1.0)
+    terms["foreground"] = sums["foreground"] / max(c["pixels"], 1.0)
+    loss = (weights["w_depth_si"] * terms["depth_si"] + weights["w_depth_grad"] * terms["depth_grad"]
+            + weights["w_depth_conf"] * terms["depth_conf"] + weights["w_canonical"] * terms["canonical"]
+            + weights.get("w_foreground", 0.2) * terms["foreground"])
+    terms["canonical_err"] = sums["canonical_err"] / max(c["canonical_pixels"], 1.0)
+    return loss, terms
+
+
+def terms_to_floats(loss, terms: dict) -> dict:
+    return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+
+
 def total_loss(out: dict, batch: dict, weights: dict) -> tuple[torch.Tensor, dict]:
     """The training objective for one batch; returns (loss, dict of float terms).
 
     ``out``: the model's dict with (B,S,...) tensors; ``batch``: a collated
-    :class:`~facebench.data.ShardDataset` batch.
+    :class:`~facebench.data.ShardDataset` batch.  Equal to the sum of the masked means of
+    :func:`depth_scale_invariant`, :func:`depth_gradient_matching`, :func:`confidence_weighted`
+    (depth and canonical) and the foreground cross entropy, weighted by ``weights``.
     """
-    B, S = out["depth"].shape[:2]
-    pd = out["depth"].flatten(0, 1)
-    gd, vd = batch["depth"].flatten(0, 1), batch["depth_valid"].flatten(0, 1)
-    pc = out["canonical"].flatten(0, 1)
-    gc, vc = batch["canonical"].flatten(0, 1), batch["canonical_valid"].flatten(0, 1)
-
-    si = depth_scale_invariant(pd, gd, vd, lam=weights["si_lambda"])
-    grad = depth_gradient_matching(pd, gd, vd)
-    log_res = torch.where(vd, torch.log(pd.clamp(min=1e-6)) - torch.log(gd.clamp(min=1e-6)), 0.0)
-    shift, _ = _per_image_mean(log_res, vd)
-    dconf = confidence_weighted((log_res - shift[:, None, None]).abs(), out["depth_confidence"].flatten(0, 1),
-                                vd, weights["alpha_depth"])
-    e = canonical_error(pc, gc)
-    canon = confidence_weighted(e, out["canonical_confidence"].flatten(0, 1), vc, weights["alpha_canonical"])
-    fg = torch.nn.functional.binary_cross_entropy_with_logits(out["foreground_logit"].flatten(0, 1),
-                                                              vc.float())
-    loss = (weights["w_depth_si"] * si + weights["w_depth_grad"] * grad
-            + weights["w_depth_conf"] * dconf + weights["w_canonical"] * canon
-            + weights.get("w_foreground", 0.2) * fg)
-    with torch.no_grad():
-        e_mean = (e * vc).sum() / vc.sum().clamp(min=1)
-    terms = {"loss": loss.item(), "depth_si": si.item(), "depth_grad": grad.item(),
-             "depth_conf": dconf.item(), "canonical": canon.item(), "foreground": fg.item(),
-             "canonical_err": e_mean.item()}
-    return loss, terms
+    loss, terms = combine_loss(loss_sums(out, batch, weights), loss_counts(batch), weights)
+    return loss, terms_to_floats(loss, terms)

@@ -21,14 +21,17 @@ METHODS = ("transformer", "mean-depth-plane", "template-frontal")
 
 
 def run_transformer(model, images, frames_per_window: int, image_size: int, device="cpu", K=None,
-                    T_cam_from_world=None) -> dict:
+                    T_cam_from_world=None, precision: str = "fp32", batch_windows: int = 1) -> dict:
     """Model maps for a clip.  images (T,H,W,3) uint8 -> depth (T,H,W), canonical (T,H,W,3),
     confidence (T,H,W) (the canonical confidence), foreground (T,H,W) probability, at the
     input resolution.  ``K`` and ``T_cam_from_world`` (the clip's camera) are needed by a model
-    that takes the template prior."""
+    that takes the template prior.  Up to ``batch_windows`` windows of ``frames_per_window``
+    frames go through the model together (a batch of windows; each window is still seen alone,
+    so the maps do not depend on it); ``precision`` ``bf16`` runs the forward under autocast."""
     import torch
     import torch.nn.functional as F
 
+    from facebench.baseline.runtime import autocast
     from facebench.data import resized_shape
 
     T, H, W, _ = images.shape
@@ -47,21 +50,31 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
     rotation = None
     if T_cam_from_world is not None:
         rotation = torch.as_tensor(np.asarray(T_cam_from_world, np.float32)[:3, :3], device=device)[None]
+    S = frames_per_window
+    full = (T // S) * S
+    # (first frame, windows, frames per window): batches of full windows, then the short tail
+    chunks = [(t0, min(batch_windows, (full - t0) // S), S) for t0 in range(0, full, S * batch_windows)]
+    if full < T:
+        chunks.append((full, 1, T - full))
     with torch.inference_mode():
-        for t0 in range(0, T, frames_per_window):
-            x = torch.from_numpy(images[t0:t0 + frames_per_window]).to(device)
+        for t0, nw, s in chunks:
+            n = nw * s
+            x = torch.from_numpy(images[t0:t0 + n]).to(device, non_blocking=True)
             x = x.permute(0, 3, 1, 2).float() / 255
             if (h, w) != (H, W):
                 x = F.interpolate(x, size=(h, w), mode="area" if h < H else "bilinear", align_corners=None)
-            out = model(x[None], None if prior is None else prior.expand(len(x), -1, -1, -1)[None],
-                        rotation=rotation)
-            maps = torch.cat([out["depth"][0, :, None], out["canonical"][0],
-                              out["canonical_confidence"][0, :, None],
-                              torch.sigmoid(out["foreground_logit"][0, :, None])], dim=1)  # (S,6,h,w)
+            p = None if prior is None else prior.expand(n, -1, -1, -1).reshape(nw, s, *prior.shape[1:])
+            with autocast(str(device), precision):
+                out = model(x.reshape(nw, s, *x.shape[1:]), p,
+                            rotation=None if rotation is None else rotation.expand(nw, 3, 3))
+            maps = torch.cat([out["depth"].flatten(0, 1)[:, None], out["canonical"].flatten(0, 1),
+                              out["canonical_confidence"].flatten(0, 1)[:, None],
+                              torch.sigmoid(out["foreground_logit"].flatten(0, 1)[:, None])],
+                             dim=1).float()  # (n,6,h,w)
             if (h, w) != (H, W):
                 maps = F.interpolate(maps, size=(H, W), mode="bilinear", align_corners=False)
-            maps = maps.float().cpu().numpy()
-            sl = slice(t0, t0 + maps.shape[0])
+            maps = maps.cpu().numpy()
+            sl = slice(t0, t0 + n)
             depth[sl], confidence[sl], foreground[sl] = maps[:, 0], maps[:, 4], maps[:, 5]
             canonical[sl] = maps[:, 1:4].transpose(0, 2, 3, 1)
     return {"depth": depth, "canonical": canonical, "confidence": confidence, "foreground": foreground}
@@ -69,15 +82,19 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
 
 def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
             frames_per_window: int | None = None, device: str | None = None, clips=None,
-            benchmark: str | None = None, max_distance: float = 0.05, progress: bool = True) -> dict:
+            benchmark: str | None = None, max_distance: float = 0.05, progress: bool = True,
+            precision: str | None = "auto", batch_windows: int = 8, compile: bool = False) -> dict:
     """Predict every clip (or ``clips``) of ``gt_dir`` into ``out_dir``.
 
     Returns the meta.json dict plus ``clips`` and ``frames`` counts.  ``benchmark``
     defaults to the one the GT folder names; ``max_distance`` (normalized canonical
     units) is the canonical match distance under which a tracked point is visible.
+    ``device`` (auto|cpu|cuda|cuda:N|mps), ``precision`` (auto|fp32|bf16), ``compile`` and
+    ``batch_windows`` (windows per forward pass) only concern the transformer.
     """
     from tqdm import tqdm
 
+    from facebench.baseline.runtime import device_name
     from facebench.baseline.tracks import sample_canonical, tracks_from_canonical
     from facebench.baseline.trivial import mean_depth_plane, origin_depth, static_tracks, template_frontal
     from facebench.io.shards import GTReader
@@ -96,12 +113,21 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
     model = template = None
     template_frame = (reader.center, reader.scale)
     if method == "transformer":
-        import torch
-
         from facebench.baseline.checkpoint import SHIPPED, load_model
+        from facebench.baseline.runtime import (
+            compile_model,
+            configure_backends,
+            resolve_device,
+            resolve_precision,
+        )
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = resolve_device(device)
+        precision = resolve_precision(precision, device)
+        if batch_windows < 1:
+            raise FacebenchError("--batch-windows must be at least 1")
+        configure_backends(device)
         model, meta = load_model(checkpoint, device=device)
+        compile_model(model, compile)
         if model.config.prior:
             from facebench.baseline.prior import prior_normalization
 
@@ -110,7 +136,7 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
         params = {"checkpoint": str(checkpoint) if checkpoint else f"shipped:{SHIPPED.name}",
                   "config": meta["model"]["name"], "step": meta.get("step"),
                   "image_size": model.config.image_size, "frames_per_window": frames_per_window,
-                  "track_max_distance": max_distance}
+                  "track_max_distance": max_distance, "precision": precision, "batch_windows": batch_windows}
     elif method == "template-frontal":
         from facebench.templates import NAMES, load
 
@@ -120,6 +146,8 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
         template = load(reader.template_name)
         template_frame = (np.asarray(template.center), float(template.scale))
         params = {"template": template.name, "track_max_distance": max_distance}
+    else:
+        device = "cpu"  # the trivial rows are numpy
     correspondence = None
     if method == "transformer" and model.config.prior and reader.template_name != "facebench-head":
         # the model works in facebench-head's canonical space: map its maps into the GT's template
@@ -128,7 +156,6 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
 
         correspondence = get_correspondence(load("facebench-head"), load(reader.template_name))
         params["canonical_converted_from"] = "facebench-head"
-    device = device or "cpu"
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +170,8 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
         t0 = time.perf_counter()
         if method == "transformer":
             maps = run_transformer(model, clip.image, frames_per_window, model.config.image_size, device,
-                                   K=clip.K, T_cam_from_world=clip.T_cam_from_world)
+                                   K=clip.K, T_cam_from_world=clip.T_cam_from_world, precision=precision,
+                                   batch_windows=batch_windows)
         elif method == "template-frontal":
             maps = template_frontal((T, H, W), clip.K, clip.T_cam_from_world, template)
         else:
@@ -177,7 +205,7 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
                             tracks_xyz=np.asarray(xyz, np.float32))
     meta = {"method": method if method != "transformer" else f"facebench-transformer-{params['config']}",
             "benchmark": benchmark, "description": _DESCRIPTIONS[method], "params": params,
-            "runtime_s_per_frame": round(seconds / max(frames, 1), 5), "device": _device_name(device),
+            "runtime_s_per_frame": round(seconds / max(frames, 1), 5), "device": device_name(device),
             "canonical_space": reader.template_name}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
     reader.close()
@@ -192,13 +220,3 @@ _DESCRIPTIONS = {
     "template-frontal": "Trivial floor: neutral template at the world origin rendered from the clip's camera "
                         "(one fixed canonical projection for every frame).",
 }
-
-
-def _device_name(device) -> str:
-    if str(device).startswith("cuda"):
-        import torch
-
-        return f"cuda ({torch.cuda.get_device_name(0)})"
-    import platform
-
-    return f"cpu ({platform.processor() or platform.machine()})"

@@ -5,6 +5,11 @@ model has no dropout, and the optimizer, scheduler and RNG states are saved
 with every checkpoint, so a run stopped at step k and resumed gives the same
 weights as a run that never stopped.
 
+Under ``torchrun --nproc-per-node N -m facebench baseline train ...`` every rank trains its
+share of the same global batches with DistributedDataParallel (:mod:`facebench.baseline.engine`),
+so N processes, or ``accumulate`` micro-batches, follow the one-process loss trajectory; rank 0
+alone writes the run folder.
+
 Run folder::
 
     RUN/checkpoint.safetensors, checkpoint.json   weights + config/step (latest)
@@ -15,34 +20,20 @@ Run folder::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import time
 from pathlib import Path
 
-import numpy as np
-
 from facebench.baseline.config import TrainConfig, get_config
+from facebench.baseline.engine import StepBatches
 from facebench.errors import InputError
+
+__all__ = ["LOG_FIELDS", "StepBatches", "lr_factor", "plot_loss_curve", "train"]
 
 LOG_FIELDS = ["step", "loss", "depth_si", "depth_grad", "depth_conf", "canonical", "foreground",
               "canonical_err", "lr", "elapsed_s"]
-
-
-class StepBatches:
-    """Batch sampler: the indices of step ``k`` are drawn from ``default_rng([seed, k])``."""
-
-    def __init__(self, n_items: int, batch_size: int, seed: int, start: int, stop: int):
-        self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
-        self.start, self.stop = start, stop
-
-    def __len__(self):
-        return max(0, self.stop - self.start)
-
-    def __iter__(self):
-        for step in range(self.start, self.stop):
-            rng = np.random.default_rng([self.seed, step])
-            yield rng.integers(self.n_items, size=self.batch_size).tolist()
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -58,7 +49,8 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
           window: int | None = None, num_workers: int | None = None, checkpoint_every: int | None = None,
           model_overrides: dict | None = None, warmup: int | None = None, threads: int | None = None,
           prior_jitter: tuple[float, float] | None = None, init=None, keep_checkpoints: bool = False,
-          progress: bool = True) -> dict:
+          progress: bool = True, device: str | None = "auto", precision: str | None = "auto",
+          compile: bool = False, accumulate: int = 1, log_every: int | None = None) -> dict:
     """Train (or resume) a :class:`FaceTransformer` on the GT shards in ``gt_dir`` (a folder or a list).
 
     ``threads`` sets torch's CPU threads (1 is much faster on a busy shared machine).
@@ -67,34 +59,31 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
     shape match is copied, new parts (e.g. a pose head) keep their initialisation.
     ``keep_checkpoints``: also keep every checkpoint as ``ck-STEP.safetensors`` (+ .json), to
     choose one on a validation split afterwards.
+    ``device`` / ``precision`` / ``compile``: see :mod:`facebench.baseline.runtime`.
+    ``accumulate``: micro-batches per step on each process (the global batch stays ``batch_size``).
+    Under torchrun (``WORLD_SIZE`` > 1) the run is one of several DDP processes.
 
     Returns a summary dict: steps, final loss terms, seconds, run folder.
     """
     import torch
-    from torch.utils.data import DataLoader
-    from tqdm import tqdm
 
-    from facebench.baseline.checkpoint import (
-        load_training_state,
-        read_meta,
-        save_checkpoint,
-        save_training_state,
-    )
-    from facebench.baseline.losses import total_loss
-    from facebench.baseline.model import FaceTransformer
-    from facebench.data import ShardDataset
+    from facebench.baseline.checkpoint import read_meta
+    from facebench.baseline.engine import check_split
+    from facebench.baseline.runtime import Dist, configure_backends, resolve_precision
 
     out_dir = Path(out_dir)
     ckpt = out_dir / "checkpoint.safetensors"
     given = {k: v for k, v in dict(steps=steps, seed=seed, batch_size=batch_size, lr=lr, window=window,
                                     num_workers=num_workers, checkpoint_every=checkpoint_every,
-                                    warmup=warmup).items()
+                                    warmup=warmup, log_every=log_every).items()
              if v is not None}
     if prior_jitter is not None:
         given["prior_jitter_m"], given["prior_jitter_deg"] = (float(v) for v in prior_jitter)
+    if init is not None and resume:
+        raise InputError("--init starts a new run; --resume continues one: pass only one of them")
     if threads:
         torch.set_num_threads(int(threads))
-    start, elapsed0 = 0, 0.0
+    start, elapsed0, meta = 0, 0.0, None
     if resume:
         if not ckpt.is_file():
             raise InputError("--resume: no checkpoint in the run folder", path=out_dir)
@@ -110,24 +99,54 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
                              path=out_dir)
         mcfg = get_config(config, **(model_overrides or {}))
         tcfg = TrainConfig(**given)
-    if init is not None and resume:
-        raise InputError("--init starts a new run; --resume continues one: pass only one of them")
+    dist = Dist.start(device)
+    try:
+        micro = check_split(tcfg.batch_size, dist.world, int(accumulate))
+        precision = resolve_precision(precision, dist.device)
+        configure_backends(dist.device)
+        runtime = {"device": dist.device, "precision": precision, "processes": dist.world,
+                   "accumulate": int(accumulate), "micro_batch": micro, "compile": bool(compile)}
+        return _run(gt_dir, out_dir, mcfg, tcfg, dist, runtime, start=start, elapsed0=elapsed0,
+                    resume_meta=meta if resume else None, init=init, keep_checkpoints=keep_checkpoints,
+                    progress=progress)
+    finally:
+        dist.close()
 
+
+def _run(gt_dir, out_dir: Path, mcfg, tcfg: TrainConfig, dist, runtime: dict, *, start: int,
+         elapsed0: float, resume_meta: dict | None, init, keep_checkpoints: bool, progress: bool) -> dict:
+    """The training loop of :func:`train`, once its settings are resolved."""
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from facebench.baseline.checkpoint import load_training_state, save_checkpoint, save_training_state
+    from facebench.baseline.engine import train_step
+    from facebench.baseline.model import FaceTransformer
+    from facebench.baseline.runtime import compile_model
+    from facebench.data import ShardDataset
+
+    ckpt, resume = out_dir / "checkpoint.safetensors", resume_meta is not None
     torch.manual_seed(tcfg.seed)
     model = FaceTransformer(mcfg)
-    init_note = _load_matching(model, init) if init is not None else (meta.get("init") if resume else None)
-    opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, tcfg.warmup, tcfg.steps))
+    init_note = _load_matching(model, init) if init is not None else (resume_meta or {}).get("init")
     if resume:
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(str(ckpt)))
+    model.to(dist.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, tcfg.warmup, tcfg.steps))
+    if resume:
         state = load_training_state(out_dir / "train_state.pt")
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"]["torch"])
-        _truncate_log(out_dir / "train_log.csv", start)
-    out_dir.mkdir(parents=True, exist_ok=True)
+        if dist.main:
+            _truncate_log(out_dir / "train_log.csv", start)
+    if dist.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    trained = dist.wrap(compile_model(model, runtime["compile"]))
 
     gt_dirs = [gt_dir] if isinstance(gt_dir, (str, Path)) else list(gt_dir)
     parts = [ShardDataset(g, window=tcfg.window, size=mcfg.image_size, seed=tcfg.seed + i, prior=mcfg.prior,
@@ -135,13 +154,15 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
              for i, g in enumerate(gt_dirs)]
     dataset = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
     n_clips = sum(len(p.clips) for p in parts)
-    loader = DataLoader(dataset, batch_sampler=StepBatches(len(dataset), tcfg.batch_size, tcfg.seed,
-                                                           start, tcfg.steps),
-                        num_workers=tcfg.num_workers, persistent_workers=False)
+    workers = tcfg.num_workers
+    loader = DataLoader(dataset, batch_sampler=StepBatches(len(dataset), tcfg.batch_size, tcfg.seed, start,
+                                                           tcfg.steps, rank=dist.rank, world=dist.world),
+                        num_workers=workers, pin_memory=dist.device.startswith("cuda"),
+                        prefetch_factor=4 if workers else None, persistent_workers=False)
 
     def checkpoint(step, elapsed):
         meta = {"step": step, "elapsed_s": round(elapsed, 2), "train": tcfg.to_dict(),
-                "gt_dir": [str(g) for g in gt_dirs], "clips": n_clips, "last": last}
+                "gt_dir": [str(g) for g in gt_dirs], "clips": n_clips, "last": last, "runtime": runtime}
         if init_note is not None:
             meta["init"] = init_note
         save_checkpoint(ckpt, model, meta)
@@ -149,38 +170,41 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
             save_checkpoint(out_dir / f"ck-{step:05d}.safetensors", model, meta)
         save_training_state(out_dir / "train_state.pt", opt, sched, {"torch": torch.get_rng_state()})
 
-    model.train()
+    trained.train()
     t0, last = time.perf_counter(), {}
     log_path = out_dir / "train_log.csv"
-    new_log = not log_path.is_file()
-    with open(log_path, "a", newline="") as fh, tqdm(total=tcfg.steps, initial=start, disable=not progress,
-                                                      desc="train", unit="step") as bar:
-        writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
-        if new_log:
-            writer.writeheader()
-        step = start
+    step = start
+    with contextlib.ExitStack() as stack:
+        writer = fh = None
+        if dist.main:
+            new_log = not log_path.is_file()
+            fh = stack.enter_context(open(log_path, "a", newline=""))
+            writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
+            if new_log:
+                writer.writeheader()
+        bar = stack.enter_context(tqdm(total=tcfg.steps, initial=start, desc="train", unit="step",
+                                       disable=not (progress and dist.main)))
         for batch in loader:
-            out = model(batch["image"], batch.get("prior"), rotation=batch["T_cam_from_world"][:, :3, :3])
-            loss, terms = total_loss(out, batch, tcfg.loss)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-            opt.step()
+            terms = train_step(trained, opt, batch, tcfg.loss, dist=dist, accumulate=runtime["accumulate"],
+                               precision=runtime["precision"], grad_clip=tcfg.grad_clip)
             sched.step()
             step += 1
             elapsed = elapsed0 + time.perf_counter() - t0
-            last = {k: round(v, 6) for k, v in terms.items()}
-            if step % tcfg.log_every == 0 or step == tcfg.steps:
+            last = {k: round(x, 6) for k, x in terms.items()}
+            if dist.main and (step % tcfg.log_every == 0 or step == tcfg.steps):
                 writer.writerow({**last, "step": step, "lr": f"{opt.param_groups[0]['lr']:.3e}",
                                  "elapsed_s": round(elapsed, 2)})
                 fh.flush()
             bar.set_postfix(loss=f"{terms['loss']:.4f}", canon=f"{terms['canonical_err']:.4f}")
             bar.update(1)
-            if step % tcfg.checkpoint_every == 0 or step == tcfg.steps:
+            if dist.main and (step % tcfg.checkpoint_every == 0 or step == tcfg.steps):
                 checkpoint(step, elapsed)
     elapsed = elapsed0 + time.perf_counter() - t0
-    plot_loss_curve(log_path, out_dir / "loss_curve.png")
-    return {"run_dir": str(out_dir), "steps": step, "elapsed_s": round(elapsed, 1), "last": last}
+    if dist.main:
+        plot_loss_curve(log_path, out_dir / "loss_curve.png")
+    dist.barrier()  # the run folder is complete when any rank returns
+    return {"run_dir": str(out_dir), "steps": step, "elapsed_s": round(elapsed, 1), "last": last,
+            "runtime": runtime, "main": dist.main}
 
 
 def _load_matching(model, path) -> dict:

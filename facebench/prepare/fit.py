@@ -149,19 +149,20 @@ class _Correspondences:
         self.config = config
 
     def update(self, vertices: np.ndarray, normals: np.ndarray, max_distance: float):
-        """Targets (T,V,3), target normals (T,V,3), weights (T,V) in {0,1}."""
+        """Targets (T,V,3), target normals (T,V,3), weights (T,V) in {0,1} (0 off the data regions)."""
         T, V, _ = vertices.shape
         q = np.zeros((T, V, 3))
         n = np.zeros((T, V, 3))
         w = np.zeros((T, V))
-        for t in range(T):
-            dist, idx = self.trees[t].query(vertices[t], distance_upper_bound=max_distance)
-            ok = np.isfinite(dist) & self.data_mask
+        data = np.flatnonzero(self.data_mask)
+        for t in range(T):  # only data-region vertices are looked up
+            dist, idx = self.trees[t].query(vertices[t][data], distance_upper_bound=max_distance)
+            ok = np.isfinite(dist)
             idx = np.where(ok, idx, 0)
-            q[t] = self.clouds[t].xyz_world[idx]
-            n[t] = self.clouds[t].normals_world[idx]
-            ok &= np.sum(n[t] * normals[t], axis=1) >= self.config.min_normal_dot
-            w[t] = ok
+            q[t, data] = self.clouds[t].xyz_world[idx]
+            n[t, data] = self.clouds[t].normals_world[idx]
+            ok &= np.sum(n[t, data] * normals[t][data], axis=1) >= self.config.min_normal_dot
+            w[t, data] = ok
         return q, n, w
 
 
@@ -234,6 +235,18 @@ def fit_sequence(template, clouds, cameras=None, serials=(), init: dict | None =
     return result
 
 
+_SUBSETS: dict = {}
+
+
+def _fit_subset(template, data_mask):
+    """``template.subset`` of the data vertices, cached per template and data regions."""
+    key = (template.sha256, np.packbits(data_mask).tobytes())
+    if key not in _SUBSETS:
+        _SUBSETS.clear()
+        _SUBSETS[key] = template.subset(np.flatnonzero(data_mask))
+    return _SUBSETS[key]
+
+
 def _fit(torch, template, clouds, cameras, serials, init, config, progress):
     device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if config.device == "auto" else config.device))
@@ -241,6 +254,10 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
     T = len(clouds)
     data_mask = np.isin(template.regions, config.data_regions)
     init_p = _initial_params(template, clouds, cameras, serials, init, config, data_mask)
+    full, full_mask = template, data_mask
+    if data_mask.mean() < 0.8:  # the parameter stage needs only the data vertices (and joint sources)
+        template = _fit_subset(template, data_mask)
+        data_mask = full_mask[template.vertex_ids]
     p = {k: torch.tensor(np.asarray(v), dtype=dtype, device=device, requires_grad=True)
          for k, v in init_p.items()}
     if not config.fit_scale:
@@ -281,6 +298,9 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
         if progress is not None:
             progress(it + 1, config.iterations + config.offset_iterations)
 
+    template, data_mask = full, full_mask
+    faces = torch.as_tensor(template.faces, dtype=torch.long, device=device)
+    corr = _Correspondences(clouds, data_mask, config)
     with torch.no_grad():
         base = _deform(template, p, T)
         base_normals = vertex_normals_torch(base, faces)
