@@ -19,6 +19,8 @@ from facebench.errors import FacebenchError, InputError, did_you_mean
 
 TASK_NAMES = ("depth", "canonical", "tracking_2d", "tracking_3d")
 DIRECTIONS = {"higher": True, "lower": False}
+# exclude_qc option -> prepare QC flags of the frames left unscored (facebench.evaluate.qc_filter)
+EXCLUDE_QC = {"none": (), "fail": ("fail",), "warn": ("warn", "fail")}
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Benchmark:
     higher_is_better: bool
     source: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     path: Path | None = None
+    exclude_qc: str = "none"               # none | fail | warn: frames of prepare's QC left unscored
 
     def task(self, name: str) -> TaskSpec:
         try:
@@ -155,7 +158,15 @@ def _parse(data: dict, path: Path) -> Benchmark:
         width=int(resolution["width"]), height=int(resolution["height"]),
         tasks=MappingProxyType(tasks), main_metric=data["main_metric"],
         higher_is_better=tasks[main_task].higher_is_better,
-        source=MappingProxyType(dict(data.get("source") or {})), path=path)
+        source=MappingProxyType(dict(data.get("source") or {})), path=path,
+        exclude_qc=_exclude_qc(data.get("exclude_qc")))
+
+
+def _exclude_qc(value) -> str:
+    value = "none" if value in (None, False) else str(value)
+    if value not in EXCLUDE_QC:
+        raise ValueError(f"exclude_qc must be one of {', '.join(EXCLUDE_QC)}, got {value!r}")
+    return value
 
 
 def _alignment(task: str, value) -> str | None:

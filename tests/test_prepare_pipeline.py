@@ -20,6 +20,7 @@ def captures(tmp_path_factory):
                    truth_gt=root / f"{layout}-truth-gt" if layout == "v1" else None, progress=False)
         out[layout] = root / layout
     out["truth_gt"] = root / "v1-truth-gt"
+    out["truth"] = root / "v1-truth"
     return out
 
 
@@ -62,6 +63,48 @@ def test_v1_canonical_close_to_exact_truth(prepared_v1, captures):
     err = np.concatenate(errs)
     # tiny preset: 64x96 images, 3 cameras, short fit; the small-preset figures are in docs/PREPARE.md
     assert np.median(err) < 4.0, np.median(err)
+
+
+def test_v1_records_quality_control(prepared_v1, tmp_path):
+    from facebench.io.gt_verify import verify_gt
+    from facebench.io.shards import GTReader
+    from facebench.prepare.qc import FIGURES, FLAGS
+    from facebench.report import info, write_report
+
+    gt, summary = prepared_v1
+    reader = GTReader(gt)
+    pid, seq = reader.sequences()[0]
+    entry = reader.sequence_qc(pid, seq)
+    assert entry["flag"] in FLAGS and len(entry["frame_flags"]) == 3 and sum(entry["frames"].values()) == 3
+    record = reader.sequence_attrs(pid, seq)["qc"]
+    assert set(record["figures"]) == set(FIGURES) and record["frame_flags"] == entry["frame_flags"]
+    assert all(v is not None and v < 1.0 for v in record["figures"]["cloud_to_mesh_mm"])
+    assert "quality control (frames)" in str(summary)
+    line = next(ln for ln in info(gt).splitlines() if "quality control" in ln)
+    assert "frames" in line and "pass" in line
+    assert "quality control (prepare):" in str(verify_gt(gt))
+    page = write_report(gt, out_dir=tmp_path / "report", max_clips=1, progress=False).read_text()
+    assert "Quality control (prepare)" in page and "cloud_to_mesh_mm" in page
+
+
+def test_template_free_fidelity(prepared_v1, captures):
+    """The exact truth measured against itself is (near) perfect; the prepared GT is close."""
+    from facebench.prepare.fidelity_free import measure
+    from facebench.templates import load
+
+    tm = load("ict-light")  # the synth subject's model (with its fine relief) and the fitted template
+    exact = measure(captures["truth"], captures["truth_gt"], template=tm, n_points=500)
+    assert exact["same_topology"] and exact["occluders"] and exact["coverage"] == 1.0
+    assert exact["canonical_abs_median_mm"] < 1e-3 and exact["track_epe_p90_px"] < 1e-3
+    assert exact["track_visibility_agreement"] > 0.99 and exact["depth_error_p90_mm"] < 1e-3
+    # what remains is bilinear reading of 5 mm pixels (64x96 images): the floor of the measure
+    assert exact["consistency_median_mm"] < 0.3
+    prepared = measure(captures["truth"], prepared_v1[0], template=tm, n_points=500)
+    assert prepared["points_observed"] > 300 and prepared["coverage"] > 0.95
+    assert exact["consistency_median_mm"] < prepared["consistency_median_mm"] < 4.0
+    assert prepared["track_epe_median_px"] < 3.0 and prepared["canonical_abs_median_mm"] < 4.0
+    (drift,) = prepared["frame_drift_mm"].values()
+    assert len(drift) == 3 and all(d is not None and d < 4.0 for d in drift)
 
 
 def test_resume_skips_done_sequences(prepared_v1, captures):

@@ -62,6 +62,7 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
     from facebench.io.results import clean_number, write_results
 
     from .flags import collect_flags, flagged_clips, outlier_rule
+    from .qc_filter import check_option, drop_frames, kept_frames
     from .scoring import gt_fields, score_clip, worst_clip
 
     start = time.perf_counter()
@@ -82,6 +83,7 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
                                   "(use --allow-missing to score them as failures)")
         scale = reader.scale
         per_clip, clip_counts, clip_tasks, alignment_flags = {}, {}, {}, []
+        qc_excluded = 0  # clip frames left out by the benchmark's exclude_qc option
         for cid in _progress(clip_ids, progress, "evaluate"):
             if cid not in present:
                 continue
@@ -91,6 +93,10 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
             pred = load_prediction(source, cid, shape)
             tasks = sorted(tasks_of(pred) & set(bench.tasks))
             clip = reader.clip(cid, fields=gt_fields(tasks))
+            keep = kept_frames(reader, cid, bench.exclude_qc, shape.T)
+            if keep is not None:
+                pred, clip = drop_frames(pred, clip, keep)
+                qc_excluded += int((~keep).sum())
             t1 = time.process_time()
             per_clip[cid], clip_counts[cid] = score_clip(pred, clip, tasks, bench, scale, shape.W, shape.H,
                                                             flags=alignment_flags)
@@ -126,8 +132,9 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
         "metrics": _mean_over_clips(per_clip, scored_tasks, clean_number),
         "per_clip": {cid: {t: {k: clean_number(v) for k, v in per_clip[cid][t].items()} for t in scored_tasks}
                      for cid in clip_ids},
-        "counts": counts,
+        "counts": {**counts, "qc_excluded_frames": qc_excluded},
         "protocol": {t: {**bench.task(t).protocol(), **_fixed_protocol(t),
+                         "exclude_qc": check_option(bench.exclude_qc),
                          "outlier_flags": outlier_rule(bench.task(t).main_metric)} for t in scored_tasks},
         "elapsed_s": round(time.perf_counter() - start, 3),
         "flags": flags,

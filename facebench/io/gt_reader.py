@@ -127,6 +127,31 @@ class GTReader:
                 return g["frame_ids"][()], g["vertices"][()]
         raise InputError(f"no sequence {participant}/{sequence}", self.root)
 
+    def sequence_qc(self, participant: str, sequence: str) -> dict | None:
+        """The sequence's quality-control entry in the manifest (flag, frames per flag,
+        frame_flags (T,)), or None when it was prepared without QC (synthetic truth, old folders)."""
+        for shard in self.manifest.get("shards", []):
+            for s in shard.get("sequences", []):
+                if (s.get("participant"), s.get("sequence")) == (participant, sequence):
+                    return s.get("qc")
+        return None
+
+    def sequence_attrs(self, participant: str, sequence: str) -> dict:
+        """The sequence group's attributes (JSON strings decoded), e.g. the full ``qc`` record."""
+        for c in self._clips.values():
+            if (c["participant"], c["sequence"]) == (participant, sequence):
+                out = {}
+                for k, v in self._file(c["shard"])[f"{participant}/{sequence}"].attrs.items():
+                    v = v.decode() if isinstance(v, bytes) else v
+                    if isinstance(v, str) and v[:1] in "{[":
+                        try:
+                            v = json.loads(v)
+                        except ValueError:
+                            pass
+                    out[k] = v.item() if isinstance(v, np.generic) else v
+                return out
+        raise InputError(f"no sequence {participant}/{sequence}", self.root)
+
     def close(self) -> None:
         for f in self._files.values():
             f.close()

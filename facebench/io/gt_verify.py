@@ -34,6 +34,7 @@ class VerifyReport:
     unlisted: list = field(default_factory=list)  # shard files not in the manifest (ignored by readers)
     temporaries: list = field(default_factory=list)  # left by a killed run
     n_clips: int = 0
+    qc: str = ""  # quality control of prepare (frames per flag); informative, never a failure
     fatal: str | None = None  # the folder could not be read at all
 
     @property
@@ -57,6 +58,8 @@ class VerifyReport:
             lines.append(f"not in the manifest, ignored by readers: {', '.join(self.unlisted)}")
         if self.temporaries:
             lines.append(f"temporary files of an interrupted run: {', '.join(self.temporaries)}")
+        if self.qc:
+            lines.append(f"quality control (prepare): {self.qc}")
         n_bad = len(self.bad_shards) + len(self.schema_problems)
         lines.append("verify: OK" if self.ok else f"verify: FAILED ({n_bad} problems)")
         return "\n".join(lines)
@@ -77,6 +80,7 @@ def verify_gt(gt_dir, progress: bool = False) -> VerifyReport:
         return report
     manifest = reader.manifest
     report.n_clips = len(manifest.get("clips", []))
+    report.qc = qc_summary(manifest)
     listed = manifest.get("shards", [])
     for entry in _progress(listed, progress):
         report.shards.append(_check_shard(root, entry))
@@ -91,6 +95,28 @@ def verify_gt(gt_dir, progress: bool = False) -> VerifyReport:
         report.temporaries = sorted(f"{SHARD_DIR}/{p.name}" for p in shard_dir.glob(".shard-*.tmp-*"))
     report.temporaries += sorted(p.name for p in root.glob(f".{MANIFEST}.tmp-*"))
     return report
+
+
+def qc_summary(manifest: dict) -> str:
+    """Frames per quality-control flag and the sequences that fail, from a manifest ("" if none)."""
+    frames = {"pass": 0, "warn": 0, "fail": 0}
+    failing = []
+    for shard in manifest.get("shards", []):
+        for s in shard.get("sequences", []):
+            qc = s.get("qc")
+            if not qc:
+                continue
+            for k in frames:
+                frames[k] += int(qc.get("frames", {}).get(k, 0))
+            if qc.get("flag") == "fail":
+                failing.append(f"{s['participant']}/{s['sequence']}")
+    if not any(frames.values()):
+        return ""
+    text = ", ".join(f"{n} {k}" for k, n in frames.items()) + " frames"
+    if failing:
+        text += f"; failing sequences: {', '.join(sorted(failing)[:8])}" + (
+            f" ... ({len(failing)} in all)" if len(failing) > 8 else "")
+    return text
 
 
 def _check_shard(root: Path, entry: dict) -> ShardCheck:

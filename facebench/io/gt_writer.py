@@ -68,6 +68,14 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _qc_entry(attrs: dict) -> dict:
+    """The quality-control flags of a sequence kept in the manifest (see facebench.prepare.qc)."""
+    qc = attrs.get("qc")
+    if not isinstance(qc, dict):
+        return {}
+    return {"qc": {k: qc[k] for k in ("flag", "frames", "frame_flags") if k in qc}}
+
+
 def template_info(template) -> dict:
     """The template facts stored with every shard: name, sha256, canonical center/scale."""
     if isinstance(template, dict):
@@ -222,8 +230,8 @@ class GTWriter:
                 tmp.unlink()
         return {"file": rel, "sha256": file_sha256(path), "size": path.stat().st_size,
                 "sequences": [{"participant": s.participant, "sequence": s.sequence,
-                               "T": len(s.frame_ids), "config_hash": self.config_hash}
-                              for s in sequences],
+                               "T": len(s.frame_ids), "config_hash": self.config_hash,
+                               **_qc_entry(s.attrs)} for s in sequences],
                 "clips": clips}
 
     def _write_file_attrs(self, f) -> None:

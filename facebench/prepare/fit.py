@@ -57,6 +57,10 @@ class FitConfig:
     w_laplacian: float = 1.0
     w_offset: float = 1e-3
     w_offset_smooth: float = 1e-2
+    w_photo: float = 0.0  # temporal photometric consistency (facebench.prepare.photo); 0 = off
+    photo_vertices: int = 3000  # face vertices sampled for it
+    photo_blur_px: float = 1.0
+    max_tangential: float = 0.004  # metres: tangential residual allowed when w_photo > 0
     threads: int = 1  # torch intra-op threads; fixed so results do not depend on the machine
     device: str = "auto"  # auto | cpu | cuda
 
@@ -215,20 +219,22 @@ def _initial_params(template, clouds, cameras, serials, init, config: FitConfig,
 
 
 def fit_sequence(template, clouds, cameras=None, serials=(), init: dict | None = None,
-                 config: FitConfig = FitConfig(), progress=None) -> FitResult:
+                 config: FitConfig = FitConfig(), progress=None, views=None) -> FitResult:
     """Fit ``template`` to per-frame ``clouds`` (list of PointCloud); see the module docstring.
 
     ``init``: optional parameter arrays named as ``template.deform`` arguments
     (``rotation`` axis-angle (T,3), ``translation`` (T,3), ``scale``...), e.g.
     converted from a tracking file; without ``rotation``/``translation`` the
     rigid pose comes from the cloud and the rig (``cameras``, ``serials``).
+    ``views``: (images per camera (T,H,W,3), depths per camera (T,H,W) or None) at the
+    ``cameras``' resolution, for the photometric term when ``config.w_photo > 0``.
     """
     torch = _torch()
     start = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, config.threads))
     try:
-        result = _fit(torch, template, clouds, cameras, serials, init, config, progress)
+        result = _fit(torch, template, clouds, cameras, serials, init, config, progress, views)
     finally:
         torch.set_num_threads(threads)
     result.seconds = time.perf_counter() - start
@@ -247,7 +253,7 @@ def _fit_subset(template, data_mask):
     return _SUBSETS[key]
 
 
-def _fit(torch, template, clouds, cameras, serials, init, config, progress):
+def _fit(torch, template, clouds, cameras, serials, init, config, progress, views=None):
     device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if config.device == "auto" else config.device))
     dtype = torch.float32
@@ -304,7 +310,14 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
     with torch.no_grad():
         base = _deform(template, p, T)
         base_normals = vertex_normals_torch(base, faces)
-    vertices = _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress)
+    photo = None
+    if config.w_photo > 0 and views is not None and len(clouds) > 1:
+        from facebench.prepare.photo import PhotoTerm
+
+        face = np.flatnonzero(template.regions == 1)
+        face = face[:: max(1, len(face) // max(1, config.photo_vertices))]
+        photo = PhotoTerm(views[0], views[1], cameras, face, blur_px=config.photo_blur_px, device=device)
+    vertices = _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress, photo)
     q, n, w = corr.update(vertices, vertex_normals_torch(
         torch.as_tensor(vertices, dtype=dtype, device=device), faces).cpu().double().numpy(),
         config.max_distance_end)
@@ -316,8 +329,12 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
     return FitResult(vertices.astype(np.float32), params, residual, matched, 0.0)
 
 
-def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress):
-    """Normal offsets d (T,V): data term + Laplacian + magnitude + temporal priors; returns (T,V,3)."""
+def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress, photo=None):
+    """Normal offsets d (T,V): data term + Laplacian + magnitude + temporal priors; returns (T,V,3).
+
+    With ``photo`` (a :class:`~facebench.prepare.photo.PhotoTerm`) also a tangential residual
+    (T,V,3) minus its normal part, Laplacian-smooth, small and smooth in time, that keeps each
+    face vertex on the same skin texture from frame to frame."""
     T, V, _ = base.shape
     if config.offset_iterations <= 0 or config.max_offset <= 0:
         return base.cpu().double().numpy()
@@ -325,29 +342,52 @@ def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progr
     e = torch.as_tensor(edges, dtype=torch.long, device=base.device)
     deg = torch.as_tensor(np.maximum(degree, 1), dtype=base.dtype, device=base.device)
     d = torch.zeros((T, V), dtype=base.dtype, device=base.device, requires_grad=True)
-    opt = Adam([(d, config.max_offset / 20.0)])
+    tangential = None
+    params = [(d, config.max_offset / 20.0)]
+    if photo is not None:
+        tangential = torch.zeros((T, V, 3), dtype=base.dtype, device=base.device, requires_grad=True)
+        params.append((tangential, config.max_tangential / 20.0))
+    opt = Adam(params)
     tensors = None
+
+    def laplacian_mm(x):  # (T,V,...) -> umbrella Laplacian in millimetres
+        nb_sum = torch.zeros_like(x)
+        nb_sum.index_add_(1, e[:, 0], x[:, e[:, 1]])
+        nb_sum.index_add_(1, e[:, 1], x[:, e[:, 0]])
+        return (x - nb_sum / deg.reshape((1, -1) + (1,) * (x.dim() - 2))) * 1000.0
+
+    def surface(d, tangential):
+        v = base + d[..., None] * base_normals
+        if tangential is not None:
+            v = v + tangential - (tangential * base_normals).sum(-1, keepdim=True) * base_normals
+        return v
+
     for it in range(config.offset_iterations):
         if it % config.correspondence_every == 0:
             with torch.no_grad():
-                v = base + d[..., None] * base_normals
+                v = surface(d, tangential)
             nrm = vertex_normals_torch(v, faces).cpu().double().numpy()
             q, n, w = corr.update(v.cpu().double().numpy(), nrm, config.max_distance_end)
             tensors = [torch.as_tensor(a, dtype=base.dtype, device=base.device) for a in (q, n, w)]
-        v = base + d[..., None] * base_normals
+            if photo is not None:
+                photo.update_visibility(v.cpu().double().numpy(), nrm)
+        v = surface(d, tangential)
         loss = _data_loss(v, *tensors, config)
-        nb_sum = torch.zeros_like(d)
-        nb_sum.index_add_(1, e[:, 0], d[:, e[:, 1]])
-        nb_sum.index_add_(1, e[:, 1], d[:, e[:, 0]])
-        lap = (d - nb_sum / deg) * 1000.0  # mm
-        loss = loss + config.w_laplacian * (lap ** 2).mean() + config.w_offset * ((d * 1000.0) ** 2).mean()
+        loss = loss + config.w_laplacian * (laplacian_mm(d) ** 2).mean() \
+            + config.w_offset * ((d * 1000.0) ** 2).mean()
         if T > 1:
             loss = loss + config.w_offset_smooth * (((d[1:] - d[:-1]) * 1000.0) ** 2).mean()
+        if tangential is not None:
+            loss = loss + config.w_photo * photo.loss(v) \
+                + config.w_laplacian * (laplacian_mm(tangential) ** 2).sum(-1).mean() \
+                + config.w_offset * ((tangential * 1000.0) ** 2).sum(-1).mean()
         loss.backward()
         opt.step()
         with torch.no_grad():
             d.clamp_(-config.max_offset, config.max_offset)
+            if tangential is not None:
+                tangential.clamp_(-config.max_tangential, config.max_tangential)
         if progress is not None:
             progress(config.iterations + it + 1, config.iterations + config.offset_iterations)
     with torch.no_grad():
-        return (base + d[..., None] * base_normals).cpu().double().numpy()
+        return surface(d, tangential).cpu().double().numpy()

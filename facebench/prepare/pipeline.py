@@ -39,6 +39,7 @@ class Summary:
     seconds: float = 0.0
     stage_seconds: dict = field(default_factory=dict)
     stage_cpu_seconds: dict = field(default_factory=dict)
+    qc_frames: dict = field(default_factory=dict)  # frames per quality-control flag (pass/warn/fail)
 
     def __str__(self) -> str:
         res = np.asarray(self.fit_residual_mm, float)
@@ -49,6 +50,9 @@ class Summary:
             f"{len(self.failures)} failed",
             f"fit residual (point-to-plane, per sequence): {res_txt}",
         ]
+        if self.qc_frames:
+            lines.append("quality control (frames): " + ", ".join(
+                f"{k} {self.qc_frames.get(k, 0)}" for k in ("pass", "warn", "fail")))
         if self.stage_seconds:
             lines.append("time per stage (s, summed over workers): " + ", ".join(
                 f"{k} {v:.1f}" for k, v in self.stage_seconds.items()))
@@ -185,6 +189,8 @@ def _add(summary: Summary, stats: dict) -> None:
     summary.frames += stats["frames"]
     summary.views += stats["views"]
     summary.fit_residual_mm.append(stats["fit_residual_mm"])
+    for key, value in stats.get("qc", {}).items():
+        summary.qc_frames[key] = summary.qc_frames.get(key, 0) + value
     for key, value in stats["seconds"].items():
         summary.stage_seconds[key] = summary.stage_seconds.get(key, 0.0) + value
     for key, value in stats.get("cpu_seconds", {}).items():

@@ -226,20 +226,25 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     clouds = frame_clouds(capture, participant, sequence, frame_ids, views, cfg)
     init = tracking_init(capture, participant, sequence, frame_ids, template)
     clock.lap("fuse")
-    fit = fit_sequence(template, clouds, views.cameras, views.serials, init, cfg.fit)
+    fit = fit_sequence(template, clouds, views.cameras, views.serials, init, cfg.fit,
+                       views=(views.images, views.depths))
     clock.lap("fit")
     clips = build_clips(template, fit.vertices, views, participant, sequence, cfg)
     clock.lap("maps")
+    from facebench.prepare.qc import sequence_qc
+
+    quality = sequence_qc(template, fit, clouds, clips, frame_ids, cfg.qc)
     residual = float(np.nanmedian(fit.residual_mm)) if np.isfinite(fit.residual_mm).any() else float("nan")
     attrs = {"template": template.name, "fit_residual_mm": residual,
              "fit_matched_fraction": float(np.mean(fit.matched)),
              "fit_init": "tracking" if init is not None else "pointcloud",
-             "cloud_points_mean": float(np.mean([len(c) for c in clouds]))}
+             "cloud_points_mean": float(np.mean([len(c) for c in clouds])),
+             "qc": quality, "qc_flag": quality["flag"]}
     seq = Sequence(participant=participant, sequence=sequence, frame_ids=frame_ids,
                    vertices=fit.vertices.astype(np.float32), clips=clips, attrs=attrs)
     stats = {"participant": participant, "sequence": sequence, "frames": len(frame_ids),
              "clips": len(clips), "views": len(clips) * len(frame_ids), "fit_residual_mm": residual,
-             "seconds": clock.wall, "cpu_seconds": clock.cpu}
+             "seconds": clock.wall, "cpu_seconds": clock.cpu, "qc": quality["frames"]}
     return seq, stats
 
 

@@ -32,6 +32,8 @@ def write_report(gt_dir, preds_dir=None, results=None, fidelity=None, out_dir="r
     with GTReader(gt_dir) as reader:
         clip_ids = reader.clip_ids
         benchmark = reader.benchmark
+        quality = {f"{p}/{s}": q for p, s in reader.sequences()
+                   if isinstance(q := reader.sequence_attrs(p, s).get("qc"), dict)}
     if max_clips is not None:
         clip_ids = clip_ids[:max_clips]
     record = _load_results(results)
@@ -49,7 +51,7 @@ def write_report(gt_dir, preds_dir=None, results=None, fidelity=None, out_dir="r
     if fidelity is not None:
         fidelity_table = load_fidelity(fidelity)
         fidelity_png = write_fidelity_plot(fidelity_table, out_dir / "fidelity.png")
-    page = _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity_png, out_dir)
+    page = _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity_png, out_dir, quality)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -175,7 +177,38 @@ def _metrics_table(metrics: dict) -> str:
     return f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
 
 
-def _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity_png, out_dir) -> str:
+def qc_table(quality: dict) -> str:
+    """HTML table of prepare's quality control: one row per sequence (flag, frames per flag, and
+    median / worst of each figure) and the reasons of every frame that did not pass."""
+    e = html.escape
+    names = [n for n in next(iter(quality.values()))["summary"]] if quality else []
+    head = "".join(f"<th>{e(n)}<br>median / worst</th>" for n in names)
+    rows, notes = [], []
+    for key, q in sorted(quality.items()):
+        cells = []
+        for n in names:
+            sm = q["summary"].get(n, {})
+            worst = _worst(n, sm)
+            cells.append("-" if sm.get("median") is None else f"{sm['median']:.3g} / {worst:.3g}")
+        counts = ", ".join(f"{q['frames'].get(f, 0)} {f}" for f in ("pass", "warn", "fail"))
+        rows.append(f"<tr><td>{e(key)}</td><td>{e(q['flag'])}</td><td>{e(counts)}</td>"
+                    + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        notes += [f"<li>{e(key)} frame {e(fid)}: {e('; '.join(r))}</li>"
+                  for fid, r in q.get("reasons", {}).items()]
+    table = f"<table><tr><th>sequence</th><th>flag</th><th>frames</th>{head}</tr>{''.join(rows)}</table>"
+    return table + (f"<ul>{''.join(notes[:200])}</ul>" if notes else "")
+
+
+def _worst(name: str, sm: dict):
+    if name.endswith("fraction"):
+        return sm.get("min")
+    if name.endswith("ratio") and sm.get("min") is not None:
+        return max((sm["min"], sm["max"]), key=lambda v: abs(v - 1.0))
+    return sm.get("max")
+
+
+def _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity_png, out_dir,
+          quality=None) -> str:
     e = html.escape
     title = f"facebench report: {benchmark or Path(gt_dir).name}"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
@@ -191,6 +224,9 @@ def _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity
         parts.append("<h2>Ground-truth fidelity</h2>")
         parts.append(f"<img src='{e(str(fidelity_png.relative_to(out_dir)))}' alt='fidelity plot'>")
         parts.append(_fidelity_rows(fidelity_table))
+    if quality:
+        parts.append("<h2>Quality control (prepare)</h2>")
+        parts.append(qc_table(quality))
     parts.append(f"<h2>Clips ({len(panels)})</h2>")
     per_clip = (record or {}).get("per_clip", {})
     for cid, rel in panels:

@@ -70,7 +70,26 @@ def _gt_summary(path: Path) -> dict:
         "config_hash": str(m.get("config_hash", ""))[:12],
         "manifest sha256": reader.manifest_sha256,
     }
-    return {"kind": "gt", "path": str(path), "title": "ground-truth folder", "fields": fields}
+    fields["quality control"], rows = qc_lines(m)
+    out = {"kind": "gt", "path": str(path), "title": "ground-truth folder", "fields": fields}
+    if rows:
+        out["tables"] = {"quality control (sequences not passing)": rows}
+    return out
+
+
+def qc_lines(manifest: dict) -> tuple[str, list[str]]:
+    """(frames per QC flag, one row per sequence that did not pass with its frames) of a manifest."""
+    from facebench.io.gt_verify import qc_summary
+
+    rows = []
+    for shard in manifest.get("shards", []):
+        for s in shard.get("sequences", []):
+            qc = s.get("qc") or {}
+            if qc.get("flag", "pass") != "pass":
+                bad = [f"{t}:{f}" for t, f in enumerate(qc.get("frame_flags", [])) if f != "pass"]
+                rows.append(f"{s['participant']}/{s['sequence']}: {qc['flag']} "
+                            f"(frame index:flag {_join(bad, 12)})")
+    return qc_summary(manifest) or "- (not recorded)", sorted(rows)
 
 
 def npz_shapes(npz_path) -> dict[str, tuple]:
