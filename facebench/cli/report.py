@@ -3,7 +3,7 @@
 import click
 
 
-@click.command(context_settings={"ignore_unknown_options": False})
+@click.command()
 @click.option("--gt", required=True, type=click.Path(file_okay=False),
               help="GT folder the results were scored against.")
 @click.option("--results", "results_opt", multiple=True, type=click.Path(dir_okay=False),
