@@ -147,7 +147,7 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
         template = load(reader.template_name)
         template_frame = (np.asarray(template.center), float(template.scale))
         params = {"template": template.name, "track_max_distance": max_distance}
-    else:
+    if method != "transformer":
         device = "cpu"  # the trivial rows are numpy
     correspondence = None
     if method == "transformer" and model.config.prior and reader.template_name != "facebench-head":
