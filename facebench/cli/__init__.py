@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "info": "facebench.cli.info:info",
     "show": "facebench.cli.show:show",
     "verify": "facebench.cli.verify:verify",
+    "convert": "facebench.cli.convert:convert",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
@@ -46,6 +47,7 @@ SHORT_HELP: dict[str, str] = {
     "info": "Summarise a GT folder, a predictions folder or a results record.",
     "show": "Draw one clip (image, depth, canonical, tracks) from GT or predictions as a PNG.",
     "verify": "Re-hash every GT shard and check the folder against the shard schema.",
+    "convert": "Rewrite a schema 1 GT folder as schema 2 (smaller, faster to read); resumable.",
 }
 
 

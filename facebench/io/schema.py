@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+GT_SCHEMA_VERSION = 2  # what GTWriter writes by default
+READABLE_SCHEMAS = (1, 2)  # what GTReader reads
+
 
 @dataclass(frozen=True)
 class Field:

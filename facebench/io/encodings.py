@@ -1,0 +1,261 @@
+"""How schema 2 shards store the big per-pixel maps (SPEC §4): encoders, decoders, error bounds.
+
+A stored dataset that is not the plain array carries an ``encoding`` attribute and
+everything needed to decode it, so any HDF5 reader in any language can decode it
+with the standard filters (gzip, shuffle) and a few lines of arithmetic:
+
+* ``fixed_point`` (depth, canonical): ``value = offset[c] + step * q`` for unsigned
+  integers ``q``; ``q == nan_value`` (the dtype's maximum) is NaN.  Canonical maps are
+  stored channel-first, (T,3,H,W), which compresses a third better than (T,H,W,3).
+  ``step`` is chosen from the bound so the worst error is 0.9 of it; the error
+  actually made is measured at write time and stored as ``max_error``.
+* ``jpeg`` / ``png`` (image): (T,) variable-length uint8, one encoded file per frame.
+
+Datasets without an ``encoding`` attribute (masks, tracks, vertices, schema 1 maps)
+are the arrays themselves: masks and tracks are always exact.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+# SPEC §4 schema 2: the largest error a stored value may have, per dataset.
+BOUNDS = {"canonical": (0.005, "mm"), "depth": (1e-6, "m")}
+BOUND_DOC = {"canonical": "Euclidean error in mm at the template's canonical_scale",
+             "depth": "absolute error in metres"}
+IMAGE_CODECS = ("jpeg", "png", "raw")
+DEFAULT_IMAGE_CODEC = "jpeg"
+JPEG_QUALITY = 95
+STEP_FRACTION = 0.9  # the quantisation error (half a step) is this fraction of the bound
+
+
+# -- fixed point ---------------------------------------------------------------------------
+def _decode_fixed(q: np.ndarray, attrs, channel_first: bool) -> np.ndarray:
+    """Stored integers -> float32 values (channel-last, C order), NaN where ``q == nan_value``."""
+    step = np.asarray(attrs["step"], np.float32)
+    offset = np.asarray(attrs["offset"], np.float32)
+    nan = q.dtype.type(attrs["nan_value"])
+    if channel_first:  # arithmetic on the contiguous planes, then one copy per channel
+        shape = (1, -1) + (1,) * (q.ndim - 2)
+        planes = np.empty(q.shape, np.float32)
+        np.multiply(q, step.reshape(shape), out=planes, casting="unsafe")
+        planes += offset.reshape(shape)
+        np.putmask(planes, q == nan, np.nan)
+        out = np.empty(q.shape[:1] + q.shape[2:] + q.shape[1:2], np.float32)
+        for c in range(q.shape[1]):
+            out[..., c] = planes[:, c]
+        return out
+    out = np.empty(q.shape, np.float32)
+    np.multiply(q, step[0], out=out, casting="unsafe")
+    out += offset[0]
+    np.putmask(out, q == nan, np.nan)
+    return out
+
+
+def _range(values: np.ndarray, channels: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) of the finite values, per channel (0 when there are none)."""
+    flat = values.reshape(-1, values.shape[-1]) if channels else values.reshape(-1, 1)
+    lo, hi = np.zeros(flat.shape[1]), np.zeros(flat.shape[1])
+    for c in range(flat.shape[1]):
+        finite = flat[:, c][np.isfinite(flat[:, c])]
+        if finite.size:
+            lo[c], hi[c] = float(finite.min()), float(finite.max())
+    return lo, hi
+
+
+def _steps(lo: np.ndarray, hi: np.ndarray, budget: float) -> np.ndarray:
+    """Per-channel steps whose Euclidean norm is ``budget``, in 16 bits when the ranges allow.
+
+    A channel whose range needs a coarser step than an equal share to fit in 16 bits
+    gets that step; the others share what is left of the budget.  When even that
+    cannot fit, every channel gets an equal share (stored in 32 bits).
+    """
+    need = (hi - lo) / (np.iinfo(np.uint16).max - 2)  # levels 0..65533: rounding never hits the NaN code
+    n = len(need)
+    if np.sqrt((need ** 2).sum()) > budget:
+        return np.full(n, budget / np.sqrt(n))
+    steps, free = need.copy(), np.ones(n, bool)
+    for c in np.argsort(-need):
+        share = np.sqrt(max(budget ** 2 - (steps[~free] ** 2).sum(), 0.0) / free.sum())
+        if need[c] <= share:
+            steps[free] = share
+            break
+        free[c] = False
+    return steps
+
+
+def _quantise(values: np.ndarray, steps: np.ndarray, lo: np.ndarray, hi: np.ndarray, channels: bool):
+    """(q channel-last, nan_value), in the smallest unsigned dtype that holds every level."""
+    top = int(np.max(np.rint((hi - lo) / steps)))  # the largest level used
+    dtype = next((d for d in (np.uint16, np.uint32) if top < np.iinfo(d).max), None)
+    if dtype is None:
+        return None
+    nan_value = np.iinfo(dtype).max
+    offset, step = (lo, steps) if channels else (lo[0], steps[0])
+    q = np.empty(values.shape, dtype)
+    for t in range(values.shape[0]):  # frame by frame: float64 temporaries stay small
+        x = values[t].astype(np.float64)
+        nan = np.isnan(x)
+        x = np.rint((np.where(nan, offset, x) - offset) / step)
+        x[nan] = nan_value
+        q[t] = x
+    return q, nan_value
+
+
+def _max_error(decoded: np.ndarray, values: np.ndarray, channels: bool) -> float:
+    err = 0.0
+    for t in range(values.shape[0]):
+        d = np.where(np.isnan(values[t]), 0.0, decoded[t].astype(np.float64) - values[t])
+        d = np.sqrt((d ** 2).sum(-1)) if channels else np.abs(d)
+        err = max(err, float(d.max()) if d.size else 0.0)
+    return err
+
+
+def encode_fixed(values: np.ndarray, name: str, scale: float = 1.0):
+    """Fixed-point encoding of ``depth`` (T,H,W) or ``canonical`` (T,H,W,3) within its bound.
+
+    Returns (stored array, attrs), or None when the values cannot be encoded within
+    the bound (inf present; the caller then stores the float32 array as it is).
+    """
+    bound, units = BOUNDS[name]
+    values = np.asarray(values, np.float32)
+    if np.isinf(values).any():
+        return None
+    channels = name == "canonical"
+    to_bound = 1000.0 * scale if channels else 1.0  # stored units -> the bound's units
+    budget = 2.0 * STEP_FRACTION * bound / to_bound  # Euclidean norm of the step vector
+    lo, hi = _range(values, channels)
+    steps = _steps(lo, hi, budget) if channels else np.array([budget])
+    for _ in range(4):  # finer steps only if float32 rounding ever breaks the bound
+        quantised = _quantise(values, steps, lo, hi, channels)
+        if quantised is None:
+            return None
+        q, nan_value = quantised
+        attrs = {"encoding": "fixed_point", "step": steps, "offset": lo, "nan_value": int(nan_value),
+                 "shape": np.asarray(values.shape, np.int64), "dtype": "float32",
+                 "layout": "T,C,H,W" if channels else "T,H,W", "error_bound": bound,
+                 "error_units": units}
+        stored = np.ascontiguousarray(np.moveaxis(q, -1, 1)) if channels else q
+        decoded = _decode_fixed(stored, attrs, channels)
+        if not np.array_equal(np.isnan(decoded), np.isnan(values)):
+            raise AssertionError(f"{name}: fixed-point encoding moved NaNs")  # a bug, never data
+        attrs["max_error"] = _max_error(decoded, values, channels) * to_bound
+        if attrs["max_error"] <= bound:
+            return stored, attrs
+        steps = steps / 2
+    return None
+
+
+def implied_bound(attrs, scale: float = 1.0) -> float:
+    """The worst error a fixed-point dataset's steps allow, in its bound's units."""
+    half = np.sqrt((np.asarray(attrs["step"], np.float64) ** 2).sum()) / 2
+    return float(half * 1000.0 * scale) if attrs.get("layout") == "T,C,H,W" else float(half)
+
+
+# -- images ----------------------------------------------------------------------------------
+def encode_images(images: np.ndarray, codec: str, quality: int = JPEG_QUALITY):
+    """(T,H,W,3) uint8 -> (list of T encoded frames, attrs); ``raw`` returns None."""
+    if codec == "raw":
+        return None
+    if codec not in IMAGE_CODECS:
+        raise ValueError(f"unknown image codec {codec!r} (one of {', '.join(IMAGE_CODECS)})")
+    from PIL import Image
+
+    frames = []
+    for frame in images:
+        buf = io.BytesIO()
+        if codec == "jpeg":
+            Image.fromarray(frame).save(buf, "JPEG", quality=quality, subsampling=0, optimize=True)
+        else:
+            Image.fromarray(frame).save(buf, "PNG", compress_level=6)
+        frames.append(np.frombuffer(buf.getvalue(), np.uint8))
+    attrs = {"encoding": codec, "shape": np.asarray(images.shape, np.int64), "dtype": "uint8"}
+    if codec == "jpeg":
+        attrs.update(quality=int(quality), subsampling="4:4:4")
+    return frames, attrs
+
+
+def _decode_images(blobs, attrs) -> np.ndarray:
+    from PIL import Image
+
+    h, w, c = (int(s) for s in attrs["shape"][1:])
+    out = np.empty((len(blobs), h, w, c), np.uint8)
+    for t, blob in enumerate(blobs):
+        with Image.open(io.BytesIO(blob.tobytes())) as im:
+            out[t] = np.asarray(im.convert("RGB"))
+    return out
+
+
+# -- reading ---------------------------------------------------------------------------------
+def read_dataset(ds, frames=slice(None)) -> np.ndarray:
+    """The values of a stored map (first axis T) for ``frames``, decoded whatever its encoding."""
+    attrs = ds.attrs
+    encoding = attrs.get("encoding")
+    if encoding is None:
+        return ds[frames]
+    if isinstance(encoding, bytes):
+        encoding = encoding.decode()
+    if encoding == "fixed_point":
+        return _decode_fixed(ds[frames], attrs, attrs.get("layout") == "T,C,H,W")
+    if encoding in ("jpeg", "png"):
+        return _decode_images(ds[frames], attrs)
+    raise ValueError(f"{ds.name}: unknown encoding {encoding!r} (written by a newer facebench?)")
+
+
+def logical(ds) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) of the values a dataset holds once decoded."""
+    if "encoding" in ds.attrs:
+        return tuple(int(s) for s in ds.attrs["shape"]), np.dtype(str(ds.attrs["dtype"]))
+    return tuple(ds.shape), ds.dtype
+
+
+def check_encoding(ds, name: str, scale: float) -> str | None:
+    """Problem with an encoded dataset's metadata (SPEC §4 schema 2 bounds), or None."""
+    encoding = ds.attrs.get("encoding")
+    if encoding is None:
+        return None
+    attrs = ds.attrs
+    if encoding == "fixed_point":
+        if name not in BOUNDS:
+            return f"{name} may not be stored in fixed point"
+        spec, units = BOUNDS[name]
+        bound = float(attrs["error_bound"])
+        if str(attrs["error_units"]) != units or bound > spec:
+            return f"{name} error bound {bound:g} {attrs['error_units']} exceeds SPEC's {spec:g} {units}"
+        if not float(attrs["max_error"]) <= bound:
+            return f"{name} max_error {float(attrs['max_error']):.3g} {units} exceeds its bound {bound:g}"
+        if implied_bound(attrs, scale) > bound:
+            return f"{name} step allows {implied_bound(attrs, scale):.3g} {units}, over its bound {bound:g}"
+        if ds.dtype not in (np.uint16, np.uint32) or int(attrs["nan_value"]) != np.iinfo(ds.dtype).max:
+            return f"{name} fixed point stored as {ds.dtype} (expected uint16/uint32, NaN = dtype max)"
+        shape = tuple(int(s) for s in attrs["shape"])
+        stored = shape[:1] + shape[3:] + shape[1:3] if attrs.get("layout") == "T,C,H,W" else shape
+        if tuple(ds.shape) != stored:
+            return f"{name} stores shape {tuple(ds.shape)}, its attributes say {stored}"
+        return None
+    if encoding in ("jpeg", "png"):
+        if name != "image":
+            return f"{name} may not be stored as {encoding}"
+        if ds.ndim != 1 or ds.shape[0] != int(attrs["shape"][0]):
+            return f"image stores {ds.shape} frames, its attributes say {int(attrs['shape'][0])}"
+        return None
+    return f"{name} has unknown encoding {encoding!r}"
+
+
+def describe(ds) -> str:
+    """One line: how a dataset is stored (for ``facebench info``)."""
+    attrs = ds.attrs
+    filters = [f for f in ("shuffle",) if ds.shuffle] + ([ds.compression] if ds.compression else [])
+    how = "+".join(filters) or "no filter"
+    encoding = attrs.get("encoding")
+    if encoding is None:
+        return f"{ds.dtype} {how} (exact)"
+    if encoding == "fixed_point":
+        bound, units = float(attrs["error_bound"]), str(attrs["error_units"])
+        return (f"fixed point {ds.dtype} {how}, step {float(attrs['step']):.3g}, "
+                f"max error {float(attrs['max_error']):.3g} {units} (bound {bound:g} {units})")
+    if encoding == "jpeg":
+        return f"jpeg quality {int(attrs['quality'])} {attrs.get('subsampling', '')} (lossy)"
+    return f"{encoding} (lossless)"
