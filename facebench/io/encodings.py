@@ -31,27 +31,54 @@ JPEG_QUALITY = 95
 STEP_FRACTION = 0.9  # the quantisation error (half a step) is this fraction of the bound
 
 
+# What schema 2 stores for each dataset (docs/FORMATS.md is generated from these tables).
+STORAGE = (
+    ("image", "(T) vlen uint8: one JPEG file per frame", "decode each frame (any JPEG/PNG library)",
+     f"lossy: JPEG quality {JPEG_QUALITY}, 4:4:4 (default); `png` or `raw` (schema 1 layout) are exact"),
+    ("mask", "(T,H,W) uint8, shuffle+gzip", "as stored", "exact"),
+    ("depth", "(T,H,W) uint16 or uint32, shuffle+gzip",
+     "`offset + step * q`; `q == nan_value` is NaN", "<= 1e-6 m (absolute)"),
+    ("canonical", "(T,3,H,W) uint16 or uint32, shuffle+gzip (channel-first)",
+     "`offset[c] + step[c] * q[:, c]`, moved to (T,H,W,3); `q == nan_value` is NaN",
+     "<= 0.005 mm (Euclidean, at the file's canonical_scale)"),
+    ("K, T_cam_from_world, tracks/*, frame_ids, vertices", "as schema 1", "as stored", "exact"),
+)
+ATTRS = {
+    "encoding": "`fixed_point`, `jpeg` or `png` (absent: the dataset is the array itself)",
+    "shape, dtype": "shape and dtype of the decoded array (SPEC §4's table)",
+    "step, offset": "fixed point: per channel (canonical) or single (depth), float64",
+    "nan_value": "fixed point: the stored code of NaN, the dtype's maximum",
+    "layout": "fixed point: `T,C,H,W` (canonical) or `T,H,W` (depth)",
+    "error_bound, error_units": "fixed point: the bound promised (SPEC), `mm` or `m`",
+    "max_error": "fixed point: the largest error actually made, measured when written",
+    "quality, subsampling": "jpeg: encoder settings",
+}
+
+
+def markdown_table() -> str:
+    rows = ["| dataset | stored as | decoding | error |", "|---|---|---|---|"]
+    rows += [f"| `{name}` | {stored} | {decode} | {error} |" for name, stored, decode, error in STORAGE]
+    rows += ["", "| dataset attribute | meaning |", "|---|---|"]
+    rows += [f"| `{k}` | {v} |" for k, v in ATTRS.items()]
+    return "\n".join(rows)
+
+
 # -- fixed point ---------------------------------------------------------------------------
 def _decode_fixed(q: np.ndarray, attrs, channel_first: bool) -> np.ndarray:
-    """Stored integers -> float32 values (channel-last, C order), NaN where ``q == nan_value``."""
+    """Stored integers -> float32 values, NaN where ``q == nan_value``.
+
+    Channel-first data (canonical, (T,C,H,W) on disk) comes back as a (T,H,W,C) *view*
+    of channel-first memory: no transposing copy (it would cost more than the
+    arithmetic), and ``np.moveaxis(values, -1, 1)`` / ``permute(0, 3, 1, 2)`` is free.
+    """
     step = np.asarray(attrs["step"], np.float32)
     offset = np.asarray(attrs["offset"], np.float32)
-    nan = q.dtype.type(attrs["nan_value"])
-    if channel_first:  # arithmetic on the contiguous planes, then one copy per channel
-        shape = (1, -1) + (1,) * (q.ndim - 2)
-        planes = np.empty(q.shape, np.float32)
-        np.multiply(q, step.reshape(shape), out=planes, casting="unsafe")
-        planes += offset.reshape(shape)
-        np.putmask(planes, q == nan, np.nan)
-        out = np.empty(q.shape[:1] + q.shape[2:] + q.shape[1:2], np.float32)
-        for c in range(q.shape[1]):
-            out[..., c] = planes[:, c]
-        return out
+    shape = (1, -1) + (1,) * (q.ndim - 2) if channel_first else (-1,) + (1,) * (q.ndim - 1)
     out = np.empty(q.shape, np.float32)
-    np.multiply(q, step[0], out=out, casting="unsafe")
-    out += offset[0]
-    np.putmask(out, q == nan, np.nan)
-    return out
+    np.multiply(q, step.reshape(shape) if channel_first else step[0], out=out, casting="unsafe")
+    out += offset.reshape(shape) if channel_first else offset[0]
+    np.putmask(out, q == q.dtype.type(attrs["nan_value"]), np.nan)
+    return np.moveaxis(out, 1, -1) if channel_first else out
 
 
 def _range(values: np.ndarray, channels: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -184,7 +211,7 @@ def _decode_images(blobs, attrs) -> np.ndarray:
     out = np.empty((len(blobs), h, w, c), np.uint8)
     for t, blob in enumerate(blobs):
         with Image.open(io.BytesIO(blob.tobytes())) as im:
-            out[t] = np.asarray(im.convert("RGB"))
+            out[t] = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     return out
 
 
@@ -254,8 +281,26 @@ def describe(ds) -> str:
         return f"{ds.dtype} {how} (exact)"
     if encoding == "fixed_point":
         bound, units = float(attrs["error_bound"]), str(attrs["error_units"])
-        return (f"fixed point {ds.dtype} {how}, step {float(attrs['step']):.3g}, "
+        steps = "/".join(f"{s:.3g}" for s in np.atleast_1d(attrs["step"]))
+        return (f"fixed point {ds.dtype} {how}, step {steps}, "
                 f"max error {float(attrs['max_error']):.3g} {units} (bound {bound:g} {units})")
     if encoding == "jpeg":
         return f"jpeg quality {int(attrs['quality'])} {attrs.get('subsampling', '')} (lossy)"
     return f"{encoding} (lossless)"
+
+
+def storage_summary(reader) -> dict:
+    """How a GT folder stores its maps: {"encoding": {field: description}, "bytes_per_pixel_frame": x}.
+
+    The encodings are those of the first clip (every clip of a folder is written alike);
+    bytes per pixel-frame is the listed shard bytes over the summed T*H*W of all clips.
+    """
+    clips = [reader.clip_info(c) for c in reader.clip_ids]
+    pixel_frames = sum(int(c["T"]) * int(c["H"]) * int(c["W"]) for c in clips)
+    shard_bytes = sum(int(s.get("size", 0)) for s in reader.manifest.get("shards", []))
+    out = {"encoding": {}, "bytes_per_pixel_frame": shard_bytes / pixel_frames if pixel_frames else None}
+    if clips:
+        group = reader._group(clips[0]["id"])
+        out["encoding"] = {name: describe(group[name]) for name in ("image", "mask", "depth", "canonical")
+                           if name in group}
+    return out

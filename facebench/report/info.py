@@ -70,7 +70,15 @@ def _gt_summary(path: Path) -> dict:
         "config_hash": str(m.get("config_hash", ""))[:12],
         "manifest sha256": reader.manifest_sha256,
     }
-    return {"kind": "gt", "path": str(path), "title": "ground-truth folder", "fields": fields}
+    from facebench.io.encodings import storage_summary
+
+    with reader:
+        storage = storage_summary(reader)
+    bpf = storage["bytes_per_pixel_frame"]
+    fields["bytes/pixel-frame"] = f"{bpf:.2f} (listed shards / summed T*H*W)" if bpf else "-"
+    tables = {"encoding": [f"{k:<10} {v}" for k, v in storage["encoding"].items()]}
+    return {"kind": "gt", "path": str(path), "title": "ground-truth folder", "fields": fields,
+            "tables": tables}
 
 
 def npz_shapes(npz_path) -> dict[str, tuple]:
