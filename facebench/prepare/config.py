@@ -84,6 +84,7 @@ class PipelineConfig:
     visibility_margin: float
     compression: str | None
     compression_level: int
+    image_codec: str = "jpeg"
 
     @classmethod
     def from_dict(cls, config: dict) -> PipelineConfig:
@@ -93,4 +94,5 @@ class PipelineConfig:
                    fit=_section(FitConfig, config["fit"]), max_offset=float(maps["max_offset"]),
                    n_tracks=int(maps["n_tracks"]), visibility_margin=float(maps["visibility_margin"]),
                    compression=None if compression in (None, "none") else compression,
-                   compression_level=int(shards.get("compression_level", 4)))
+                   compression_level=int(shards.get("compression_level", 4)),
+                   image_codec=str(shards.get("image_codec", "jpeg")))
