@@ -46,15 +46,23 @@ def test_canonical_uses_16_bits_when_the_ranges_allow():
     assert stored.dtype == np.uint32
 
 
-@pytest.mark.parametrize("span", [(0.3, 0.5), (0.5, 3.0), (1.0, 15.0)])
-def test_depth_within_one_micrometre(span):
+@pytest.mark.parametrize("encoder", ["rounded", "fixed_point"])
+@pytest.mark.parametrize("span", [(0.3, 0.35), (0.5, 3.0), (1.0, 31.0)])
+def test_depth_within_one_micrometre(span, encoder):
     values = np.random.default_rng(2).uniform(*span, (4, 10, 12)).astype(np.float32)
     values[:, 0] = np.nan
-    stored, attrs = encodings.encode_fixed(values, "depth")
+    values[1, 1, 1] = span[1]
+    encode = encodings.encode_rounded if encoder == "rounded" else encodings.encode_fixed
+    stored, attrs = encode(values, "depth")
     decoded = encodings.read_dataset(_Stored(stored, attrs))
     np.testing.assert_array_equal(np.isnan(decoded), np.isnan(values))
-    assert np.nanmax(np.abs(decoded.astype(np.float64) - values)) <= 1e-6
-    assert stored.dtype == (np.uint16 if span[1] - span[0] < 0.1 else np.uint32)
+    err = np.nanmax(np.abs(decoded.astype(np.float64) - values))
+    assert err <= 1e-6 and attrs["max_error"] == err and encodings.implied_bound(attrs) <= 1e-6
+    if encoder == "rounded":  # plain float32 on multiples of 2^-19 m: low mantissa bits are zero
+        assert stored.dtype == np.float32 and attrs["step"] == 2.0 ** -19
+        np.testing.assert_array_equal(np.nan_to_num(stored / attrs["step"]) % 1, 0)
+    else:
+        assert stored.dtype == (np.uint16 if span[1] - span[0] < 0.1 else np.uint32)
     window = encodings.read_dataset(_Stored(stored, attrs), slice(1, 3))
     np.testing.assert_array_equal(window, decoded[1:3])
 
@@ -66,6 +74,10 @@ def test_all_nan_and_inf_maps():
     inf = np.ones((2, 3, 4), np.float32)
     inf[0, 0, 0] = np.inf
     assert encodings.encode_fixed(inf, "depth") is None  # the writer then stores float32 as it is
+    assert encodings.encode_rounded(inf) is None
+    far = np.full((1, 2, 2), 40.0, np.float32) + np.float32(3e-6)  # float32 spacing at 40 m is 3.8 um,
+    stored, attrs = encodings.encode_rounded(far)  # already a multiple of 2^-19: kept exactly
+    assert attrs["max_error"] == 0 and np.array_equal(stored, far)
 
 
 @pytest.mark.parametrize("codec", ["png", "raw", "jpeg"])
@@ -104,26 +116,30 @@ def test_writer_keeps_masks_and_tracks_exact_and_inf_maps_as_float(tmp_path):
     with h5py.File(tmp_path / "shards/shard-00000.h5") as f:
         cams = f["901/EXP-1-head/cameras"]
         assert "encoding" not in cams["222200037/depth"].attrs
-        assert cams["222200038/depth"].attrs["encoding"] == "fixed_point"
+        assert cams["222200038/depth"].attrs["encoding"] == "rounded"
+        assert cams["222200038/depth"].dtype == np.float32  # readable without decoding
     assert validate_gt(tmp_path) == []
 
 
-def _tamper(gt, **attrs):
+def _tamper(gt, name, **attrs):
     with h5py.File(gt / "shards/shard-00000.h5", "r+") as f:
-        f["901/EXP-1-head/cameras/222200037/canonical"].attrs.update(attrs)
+        f[f"901/EXP-1-head/cameras/222200037/{name}"].attrs.update(attrs)
 
 
-@pytest.mark.parametrize("attrs, message", [
-    ({"max_error": 0.02}, "canonical max_error 0.02 mm exceeds its bound 0.005"),
-    ({"error_bound": 0.05, "max_error": 0.001}, "canonical error bound 0.05 mm exceeds SPEC's 0.005 mm"),
-    ({"step": np.array([1e-3, 1e-3, 1e-3])}, "canonical step allows"),
-    ({"shape": np.array([3, 12, 8, 4])}, "canonical stores shape"),
+@pytest.mark.parametrize("name, attrs, message", [
+    ("canonical", {"max_error": 0.02}, "canonical max_error 0.02 mm exceeds its bound 0.005"),
+    ("canonical", {"error_bound": 0.05, "max_error": 0.001}, "canonical error bound 0.05 mm exceeds SPEC's"),
+    ("canonical", {"step": np.array([1e-3, 1e-3, 1e-3])}, "canonical step allows"),
+    ("canonical", {"shape": np.array([3, 12, 8, 4])}, "canonical stores shape"),
+    ("depth", {"step": 2.0 ** -18}, "depth step allows 1.91e-06 m, over its bound 1e-06"),
+    ("depth", {"error_units": "mm"}, "depth error bound 1e-06 mm exceeds SPEC's 1e-06 m"),
+    ("mask", {"encoding": "fixed_point"}, "mask may not be stored as fixed_point"),
 ])
-def test_validator_checks_bound_metadata(tmp_path, attrs, message):
+def test_validator_checks_bound_metadata(tmp_path, name, attrs, message):
     w = GTWriter(tmp_path, template=TEMPLATE_INFO, dataset="unit", config={})
     w.commit(w.write_sequence(make_sequence(), 0))
-    _tamper(tmp_path, **attrs)
-    problems = validate_gt(tmp_path)
+    _tamper(tmp_path, name, **attrs)
+    problems = [p for p in validate_gt(tmp_path) if "size differs from the manifest" not in p]
     assert len(problems) == 1 and message in problems[0], problems
 
 

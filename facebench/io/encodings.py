@@ -4,11 +4,16 @@ A stored dataset that is not the plain array carries an ``encoding`` attribute a
 everything needed to decode it, so any HDF5 reader in any language can decode it
 with the standard filters (gzip, shuffle) and a few lines of arithmetic:
 
-* ``fixed_point`` (depth, canonical): ``value = offset[c] + step * q`` for unsigned
-  integers ``q``; ``q == nan_value`` (the dtype's maximum) is NaN.  Canonical maps are
-  stored channel-first, (T,3,H,W), which compresses a third better than (T,H,W,3).
-  ``step`` is chosen from the bound so the worst error is 0.9 of it; the error
-  actually made is measured at write time and stored as ``max_error``.
+* ``fixed_point`` (canonical): ``value = offset[c] + step[c] * q`` for unsigned
+  integers ``q``; ``q == nan_value`` (the dtype's maximum) is NaN.  Stored
+  channel-first, (T,3,H,W), which compresses a third better than (T,H,W,3).  The
+  steps are chosen from the bound so the worst error is 0.9 of it.
+* ``rounded`` (depth): float32 values rounded to multiples of ``step``, the largest
+  power of two whose half is within the bound; the low mantissa bits become zeros
+  that shuffle+gzip compress, and nothing needs decoding (NaN stays NaN).
+
+Either way the error actually made is measured at write time and stored as
+``max_error``.
 * ``jpeg`` / ``png`` (image): (T,) variable-length uint8, one encoded file per frame.
 
 Datasets without an ``encoding`` attribute (masks, tracks, vertices, schema 1 maps)
@@ -36,21 +41,21 @@ STORAGE = (
     ("image", "(T) vlen uint8: one JPEG file per frame", "decode each frame (any JPEG/PNG library)",
      f"lossy: JPEG quality {JPEG_QUALITY}, 4:4:4 (default); `png` or `raw` (schema 1 layout) are exact"),
     ("mask", "(T,H,W) uint8, shuffle+gzip", "as stored", "exact"),
-    ("depth", "(T,H,W) uint16 or uint32, shuffle+gzip",
-     "`offset + step * q`; `q == nan_value` is NaN", "<= 1e-6 m (absolute)"),
+    ("depth", "(T,H,W) float32 rounded to multiples of `step` = 2^-19 m (1.9 um), shuffle+gzip",
+     "as stored", "<= 1e-6 m (absolute)"),
     ("canonical", "(T,3,H,W) uint16 or uint32, shuffle+gzip (channel-first)",
      "`offset[c] + step[c] * q[:, c]`, moved to (T,H,W,3); `q == nan_value` is NaN",
      "<= 0.005 mm (Euclidean, at the file's canonical_scale)"),
     ("K, T_cam_from_world, tracks/*, frame_ids, vertices", "as schema 1", "as stored", "exact"),
 )
 ATTRS = {
-    "encoding": "`fixed_point`, `jpeg` or `png` (absent: the dataset is the array itself)",
+    "encoding": "`fixed_point`, `rounded`, `jpeg` or `png` (absent: the dataset is the array itself)",
     "shape, dtype": "shape and dtype of the decoded array (SPEC §4's table)",
-    "step, offset": "fixed point: per channel (canonical) or single (depth), float64",
+    "step, offset": "fixed point: per channel, float64 (canonical); rounded: `step` only",
     "nan_value": "fixed point: the stored code of NaN, the dtype's maximum",
-    "layout": "fixed point: `T,C,H,W` (canonical) or `T,H,W` (depth)",
-    "error_bound, error_units": "fixed point: the bound promised (SPEC), `mm` or `m`",
-    "max_error": "fixed point: the largest error actually made, measured when written",
+    "layout": "fixed point: `T,C,H,W`",
+    "error_bound, error_units": "fixed point, rounded: the bound promised (SPEC), `mm` or `m`",
+    "max_error": "fixed point, rounded: the largest error actually made, measured when written",
     "quality, subsampling": "jpeg: encoder settings",
 }
 
@@ -175,8 +180,32 @@ def encode_fixed(values: np.ndarray, name: str, scale: float = 1.0):
     return None
 
 
+def encode_rounded(values: np.ndarray, name: str = "depth"):
+    """``values`` rounded to multiples of a power-of-two step within ``name``'s bound, as float32.
+
+    Returns (stored array, attrs), or None for maps holding inf.  A power-of-two step
+    makes every rounded value exact in float32 (values above 2^24 steps, 32 m for
+    depth, are float32 multiples of the step already and stay as they are).
+    """
+    bound, units = BOUNDS[name]
+    step = float(2.0 ** np.floor(np.log2(2 * bound)))  # 2^-19 m for 1e-6 m: exact in float32 below 32 m
+    values = np.asarray(values, np.float32)
+    if np.isinf(values).any():
+        return None
+    stored = np.empty(values.shape, np.float32)
+    err = 0.0
+    for t in range(values.shape[0]):  # frame by frame: float64 temporaries stay small
+        stored[t] = np.rint(values[t].astype(np.float64) / step) * step
+        d = np.abs(stored[t].astype(np.float64) - values[t])
+        err = max(err, float(np.nanmax(d)) if np.isfinite(d).any() else 0.0)
+    if err > bound:
+        return None
+    return stored, {"encoding": "rounded", "step": step, "shape": np.asarray(values.shape, np.int64),
+                    "dtype": "float32", "error_bound": bound, "error_units": units, "max_error": err}
+
+
 def implied_bound(attrs, scale: float = 1.0) -> float:
-    """The worst error a fixed-point dataset's steps allow, in its bound's units."""
+    """The worst error an encoded dataset's steps allow, in its bound's units."""
     half = np.sqrt((np.asarray(attrs["step"], np.float64) ** 2).sum()) / 2
     return float(half * 1000.0 * scale) if attrs.get("layout") == "T,C,H,W" else float(half)
 
@@ -226,6 +255,8 @@ def read_dataset(ds, frames=slice(None)) -> np.ndarray:
         encoding = encoding.decode()
     if encoding == "fixed_point":
         return _decode_fixed(ds[frames], attrs, attrs.get("layout") == "T,C,H,W")
+    if encoding == "rounded":
+        return ds[frames]
     if encoding in ("jpeg", "png"):
         return _decode_images(ds[frames], attrs)
     raise ValueError(f"{ds.name}: unknown encoding {encoding!r} (written by a newer facebench?)")
@@ -244,9 +275,9 @@ def check_encoding(ds, name: str, scale: float) -> str | None:
     if encoding is None:
         return None
     attrs = ds.attrs
-    if encoding == "fixed_point":
-        if name not in BOUNDS:
-            return f"{name} may not be stored in fixed point"
+    if encoding in ("fixed_point", "rounded"):
+        if name not in BOUNDS or (encoding == "rounded" and name != "depth"):
+            return f"{name} may not be stored as {encoding}"
         spec, units = BOUNDS[name]
         bound = float(attrs["error_bound"])
         if str(attrs["error_units"]) != units or bound > spec:
@@ -255,6 +286,9 @@ def check_encoding(ds, name: str, scale: float) -> str | None:
             return f"{name} max_error {float(attrs['max_error']):.3g} {units} exceeds its bound {bound:g}"
         if implied_bound(attrs, scale) > bound:
             return f"{name} step allows {implied_bound(attrs, scale):.3g} {units}, over its bound {bound:g}"
+        if encoding == "rounded":
+            ok = ds.dtype == np.float32 and tuple(ds.shape) == tuple(int(s) for s in attrs["shape"])
+            return None if ok else f"{name} rounded values stored as {ds.dtype} {ds.shape}"
         if ds.dtype not in (np.uint16, np.uint32) or int(attrs["nan_value"]) != np.iinfo(ds.dtype).max:
             return f"{name} fixed point stored as {ds.dtype} (expected uint16/uint32, NaN = dtype max)"
         shape = tuple(int(s) for s in attrs["shape"])
@@ -279,10 +313,11 @@ def describe(ds) -> str:
     encoding = attrs.get("encoding")
     if encoding is None:
         return f"{ds.dtype} {how} (exact)"
-    if encoding == "fixed_point":
+    if encoding in ("fixed_point", "rounded"):
         bound, units = float(attrs["error_bound"]), str(attrs["error_units"])
         steps = "/".join(f"{s:.3g}" for s in np.atleast_1d(attrs["step"]))
-        return (f"fixed point {ds.dtype} {how}, step {steps}, "
+        kind = "fixed point" if encoding == "fixed_point" else "rounded"
+        return (f"{kind} {ds.dtype} {how}, step {steps}, "
                 f"max error {float(attrs['max_error']):.3g} {units} (bound {bound:g} {units})")
     if encoding == "jpeg":
         return f"jpeg quality {int(attrs['quality'])} {attrs.get('subsampling', '')} (lossy)"

@@ -84,8 +84,8 @@ class GTWriter:
     ``sha256``, ``center`` and ``scale``.  The writer is cheap to pickle (it holds
     only metadata), so it can be shipped to joblib / Dask / Ray workers.
 
-    ``schema_version`` 2 (the default) stores depth and canonical maps in fixed point
-    within SPEC §4's bounds and images with ``image_codec`` (jpeg, png or raw);
+    ``schema_version`` 2 (the default) stores canonical maps in fixed point and depth
+    rounded, within SPEC §4's bounds, and images with ``image_codec`` (jpeg, png or raw);
     schema 1 stores every array as it is (see :mod:`facebench.io.encodings`).
     """
 
@@ -301,7 +301,8 @@ class GTWriter:
             ds.attrs.update(attrs)
             return
         if self.schema_version >= 2 and arr.size and fld.name in encodings.BOUNDS:
-            encoded = encodings.encode_fixed(arr, fld.name, float(self.template["scale"]))
+            encoded = (encodings.encode_rounded(arr, "depth") if fld.name == "depth" else
+                       encodings.encode_fixed(arr, fld.name, float(self.template["scale"])))
             if encoded is not None:  # else (inf values) the float32 array is stored exactly
                 arr, attrs = encoded
         kwargs = {"track_times": False}
