@@ -11,10 +11,10 @@ with the standard filters (gzip, shuffle) and a few lines of arithmetic:
 * ``rounded`` (depth): float32 values rounded to multiples of ``step``, the largest
   power of two whose half is within the bound; the low mantissa bits become zeros
   that shuffle+gzip compress, and nothing needs decoding (NaN stays NaN).
-
-Either way the error actually made is measured at write time and stored as
-``max_error``.
 * ``jpeg`` / ``png`` (image): (T,) variable-length uint8, one encoded file per frame.
+
+For the bounded encodings the error actually made is measured at write time and
+stored as ``max_error``; :func:`check_encoding` (``facebench verify``) checks it.
 
 Datasets without an ``encoding`` attribute (masks, tracks, vertices, schema 1 maps)
 are the arrays themselves: masks and tracks are always exact.
@@ -28,8 +28,6 @@ import numpy as np
 
 # SPEC §4 schema 2: the largest error a stored value may have, per dataset.
 BOUNDS = {"canonical": (0.005, "mm"), "depth": (1e-6, "m")}
-BOUND_DOC = {"canonical": "Euclidean error in mm at the template's canonical_scale",
-             "depth": "absolute error in metres"}
 IMAGE_CODECS = ("jpeg", "png", "raw")
 DEFAULT_IMAGE_CODEC = "jpeg"
 JPEG_QUALITY = 95
