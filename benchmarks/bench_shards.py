@@ -113,7 +113,7 @@ def main() -> None:
 
             gt1 = work / "gt1"
             synthesize(work / "capture", preset="small", seed=31, truth_gt=gt1, progress=False,
-                       gt_schema_version=1)
+                       gt_options={"schema_version": 1})
         gt2 = work / "gt2"
         t0 = time.perf_counter()
         convert_gt(gt1, gt2)
