@@ -2,8 +2,9 @@
 
     nice python benchmarks/bench_shards.py [--gt1 DIR] [--work DIR] [--repeats 3]
 
-The schema 1 folder is ``facebench synth --preset small --seed 31 --truth-gt`` as
-schema 1 wrote it (``--gt1`` reuses one; otherwise it is rendered here, minutes);
+The schema 1 folder is the truth GT of ``facebench synth --preset small --seed 31
+--truth-gt`` written as schema 1 (``--gt1`` reuses one; otherwise it is rendered
+here with ``gt_options={"schema_version": 1}``, minutes);
 the schema 2 folder is ``facebench convert`` of it.  In one run, alternating the
 two folders on each repeat:
 
