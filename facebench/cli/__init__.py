@@ -29,8 +29,10 @@ COMMANDS: dict[str, str] = {
     "leaderboard": "facebench.cli.leaderboard:leaderboard",
     "info": "facebench.cli.info:info",
     "show": "facebench.cli.show:show",
+    "report": "facebench.cli.report:report",
     "verify": "facebench.cli.verify:verify",
     "predictions": "facebench.cli.predictions:predictions",
+    "convert": "facebench.cli.convert:convert",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
@@ -48,8 +50,10 @@ SHORT_HELP: dict[str, str] = {
     "leaderboard": "Publish results into ranked leaderboards (CSV, Markdown, PNG) or show one.",
     "info": "Summarise a GT folder, a predictions folder or a results record.",
     "show": "Draw one clip (image, depth, canonical, tracks) from GT or predictions as a PNG.",
+    "report": "Compare methods on one benchmark: a static HTML page with tables, plots and error maps.",
     "verify": "Re-hash every GT shard and check the folder against the shard schema.",
     "predictions": "Import other models' output files; convert canonical maps between templates.",
+    "convert": "Rewrite a schema 1 GT folder as schema 2 (smaller, faster to read); resumable.",
 }
 
 

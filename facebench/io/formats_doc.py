@@ -17,17 +17,19 @@ def results_markdown() -> str:
     from facebench.io.results import RESULTS_SCHEMA
 
     lines = ["| key | type | content |", "|---|---|---|"]
-    names = {"int": "integer", "str": "string", "dict": "object", "float": "number"}
+    names = {"int": "integer", "str": "string", "dict": "object", "float": "number", "list": "array"}
     for key, (kind, doc) in RESULTS_SCHEMA.items():
         lines.append(f"| `{key}` | {names[kind.__name__]} | {doc} |")
     return "\n".join(lines) + "\n"
 
 
 def sections() -> dict[str, str]:
+    from facebench.io.encodings import markdown_table as storage_table
     from facebench.io.predictions import schema_markdown
     from facebench.io.schema import markdown_table
 
-    return {"shards": markdown_table() + "\n", "predictions": schema_markdown(),
+    return {"shards": markdown_table() + "\n", "shards-v2": storage_table() + "\n",
+            "predictions": schema_markdown(),
             "results": results_markdown()}
 
 

@@ -71,10 +71,17 @@ def _gt_summary(path: Path) -> dict:
         "manifest sha256": reader.manifest_sha256,
     }
     fields["quality control"], rows = qc_lines(m)
-    out = {"kind": "gt", "path": str(path), "title": "ground-truth folder", "fields": fields}
+    from facebench.io.encodings import storage_summary
+
+    with reader:
+        storage = storage_summary(reader)
+    bpf = storage["bytes_per_pixel_frame"]
+    fields["bytes/pixel-frame"] = f"{bpf:.2f} (listed shards / summed T*H*W)" if bpf else "-"
+    tables = {"encoding": [f"{k:<10} {v}" for k, v in storage["encoding"].items()]}
     if rows:
-        out["tables"] = {"quality control (sequences not passing)": rows}
-    return out
+        tables["quality control (sequences not passing)"] = rows
+    return {"kind": "gt", "path": str(path), "title": "ground-truth folder", "fields": fields,
+            "tables": tables}
 
 
 def qc_lines(manifest: dict) -> tuple[str, list[str]]:
@@ -164,5 +171,11 @@ def _results_summary(path: Path) -> dict:
     tables = {"metrics": rows}
     if data.get("counts"):
         tables["counts"] = [json.dumps(data["counts"], sort_keys=True)]
+    if "flags" in data:
+        fields["flagged clips"] = len({f.get("clip") for f in data["flags"]})
+        tables["flags"] = [f"{f.get('clip')} {f.get('task')} {f.get('kind')}: {f.get('reason')}"
+                           for f in data["flags"]] or ["(none)"]
+    if data.get("predictions"):
+        fields["predictions"] = data["predictions"]
     return {"kind": "results", "path": str(path), "title": "results record", "fields": fields,
             "tables": tables}
