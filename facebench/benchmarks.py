@@ -31,7 +31,8 @@ class TaskSpec:
     main_metric: str                        # metric name inside the task, e.g. "mean_mm"
     higher_is_better: bool
     regions: tuple[int, ...] | None = None  # shard mask labels scored (depth, canonical)
-    alignment: str | None = None            # depth: none | median | scale_shift
+    alignment: str | None = None            # depth: none | median | scale_shift;
+                                            # canonical: none | similarity | affine
     query_mode: str | None = None           # tracking_2d: first | strided
     resolution: int | None = None           # tracking_2d: thresholds measured in R x R space
     short_side: int | None = None           # tracking_3d: K rescaled so min(W, H) is this
@@ -137,7 +138,7 @@ def _parse(data: dict, path: Path) -> Benchmark:
             raise ValueError(f"{name}.{metric} is {direction}-is-better here but not in facebench.metrics")
         tasks[name] = TaskSpec(
             name=name, main_metric=metric, higher_is_better=DIRECTIONS[direction],
-            regions=_tuple(spec.get("regions"), int), alignment=spec.get("alignment"),
+            regions=_tuple(spec.get("regions"), int), alignment=_alignment(name, spec.get("alignment")),
             query_mode=spec.get("query_mode"), resolution=spec.get("resolution"),
             short_side=spec.get("short_side"), scaling=spec.get("scaling"),
             thresholds_px=_tuple(spec.get("thresholds_px"), int))
@@ -165,6 +166,23 @@ def _exclude_qc(value) -> str:
     value = "none" if value in (None, False) else str(value)
     if value not in EXCLUDE_QC:
         raise ValueError(f"exclude_qc must be one of {', '.join(EXCLUDE_QC)}, got {value!r}")
+    return value
+
+
+def _alignment(task: str, value) -> str | None:
+    """A map task's alignment (``none`` when the key is absent); checked against its modes."""
+    from facebench.metrics.align import ALIGNMENTS
+    from facebench.metrics.canonical_align import CANONICAL_ALIGNMENTS
+
+    modes = {"depth": ALIGNMENTS, "canonical": CANONICAL_ALIGNMENTS}.get(task)
+    if modes is None:
+        if value is not None:
+            raise ValueError(f"task {task} takes no alignment")
+        return None
+    value = "none" if value is None else str(value)
+    if value not in modes:
+        raise ValueError(f"unknown {task} alignment {value!r}{did_you_mean(value, modes)}; "
+                         f"expected one of {', '.join(modes)}")
     return value
 
 

@@ -2,7 +2,8 @@
 
 synthesize a capture (+ exact truth) -> prepare GT with the real pipeline -> measure
 the prepared GT against the truth -> predict (transformer + trivial rows) -> evaluate
-against the exact truth -> publish a leaderboard -> write a visual report.
+against the exact truth -> publish a leaderboard -> write the comparison report of the
+methods it ran and a static leaderboard site linking to it.
 
 The demo subject is a scanned-face head (an ict-light identity with fine relief no
 template spans) and GT is prepared with the default ict-light template.  The demo
@@ -28,9 +29,10 @@ def run_demo(out, preset: str = "small", participant: str = "950", sequences: in
     """Run the demo into ``out``; returns a summary dict (also written as summary.json)."""
     from facebench.evaluate import evaluate
     from facebench.leaderboard import publish
+    from facebench.leaderboard.site import build_site
     from facebench.prepare import prepare_nersemble
     from facebench.prepare.fidelity import compare
-    from facebench.report import write_report
+    from facebench.report import write_comparison
     from facebench.synth import synthesize
     from facebench.templates import DEFAULT_TEMPLATE, load
 
@@ -83,15 +85,18 @@ def run_demo(out, preset: str = "small", participant: str = "950", sequences: in
 
     show(BENCHMARK, directory=boards)
 
-    step("report", "6/6 visual report")
-    index = write_report(truth_gt, out / "preds" / "transformer", results=results[0],
-                         fidelity=out / "fidelity.json", out_dir=out / "report", progress=progress)
+    step("report", "6/6 comparison report of every method, and a static leaderboard site")
+    index = write_comparison(truth_gt, results, out_dir=out / "report", fidelity=out / "fidelity.json",
+                             progress=progress)
+    stem = csv.stem
+    site = build_site(boards, out / "site", results=results, reports={stem: out / "report"})
     times["end"] = time.perf_counter()
 
     names = list(times)
     stage_s = {n: round(times[names[i + 1]] - times[n], 1) for i, n in enumerate(names[:-1])}
     result = {"out": str(out), "capture": str(capture), "truth_gt": str(truth_gt), "gt": str(gt),
-              "fidelity": fidelity, "leaderboard": str(csv), "report": str(index), "stage_s": stage_s}
+              "fidelity": fidelity, "leaderboard": str(csv), "report": str(index),
+              "site": str(site), "stage_s": stage_s}
     (out / "summary.json").write_text(json.dumps(result, indent=1))
     _print_where(result)
     return result
@@ -106,7 +111,8 @@ def _format_fidelity(f: dict) -> str:
 def _print_where(r: dict) -> None:
     click.secho("\n== done", bold=True)
     rows = [("capture (NeRSemble v1 layout)", r["capture"]), ("exact truth GT", r["truth_gt"]),
-            ("prepared GT", r["gt"]), ("leaderboard", r["leaderboard"]), ("report", r["report"])]
+            ("prepared GT", r["gt"]), ("leaderboard", r["leaderboard"]), ("report", r["report"]),
+            ("leaderboard site", r["site"])]
     for name, path in rows:
         click.echo(f"  {name:<30} {path}")
     click.echo("  time per stage (s): " + ", ".join(f"{k} {v}" for k, v in r["stage_s"].items()))

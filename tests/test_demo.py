@@ -1,6 +1,7 @@
 """The whole job (synth, prepare, predict, evaluate, leaderboard, report) on the tiny preset."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,6 +25,14 @@ def test_demo_end_to_end(tmp_path):
     assert board["canonical.mean_mm"].is_monotonic_increasing  # ranked by the main metric
     html = (out / "report" / "index.html").read_text()
     assert "950/EXP-1-head/222200037" in html and (out / "report" / "fidelity.png").exists()
+    for method in board["method"]:                   # the comparison report shows every method run
+        assert f"id='m-{method}'" in html
+    stem = Path(result["leaderboard"]).stem                 # e.g. synth-v2-v1
+    site = (out / "site" / f"{stem}.html").read_text()
+    assert f"reports/{stem}/index.html#m-template-frontal" in site
+    from facebench.leaderboard.site import broken_links
+
+    assert broken_links(out / "site") == []
     # a rerun reuses the capture and resumes the prepared GT
     again = run_demo(out, preset="tiny", progress=False)
     assert again["fidelity"] == result["fidelity"]

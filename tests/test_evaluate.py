@@ -134,7 +134,7 @@ def test_benchmark_resolution(gt, tmp_path, monkeypatch):
     with pytest.raises(FacebenchError, match="holds GT for benchmark 'synth-v1'"):
         evaluate(preds, gt=gt, progress=False)
     with pytest.raises(FacebenchError, match="did you mean"):
-        evaluate(preds, gt=gt, benchmark="synth-v2", progress=False)
+        evaluate(preds, gt=gt, benchmark="synth-v9", progress=False)
     preds = write_preds(gt, tmp_path / "q", keys=("depth",))
     monkeypatch.setenv("FACEBENCH_HOME", str(tmp_path / "home"))
     with pytest.raises(FacebenchError, match="no GT for benchmark 'synth-v1'"):

@@ -52,12 +52,38 @@ def test_publish_writes_csv_md_png_with_the_documented_columns(tmp_path, ranked_
     assert list(df.columns) == [
         "rank", "method", "benchmark", "benchmark_version",
         "depth.abs_rel", "depth.delta_1.25", "canonical.mean_mm", "tracking_2d.average_jaccard",
-        "runtime_s_per_frame", "facebench_version", "gt_manifest_sha256", "date", "results_sha256"]
+        "flagged_clips", "alignment", "runtime_s_per_frame", "facebench_version", "gt_manifest_sha256",
+        "date", "results_sha256"]
     assert list(df["method"]) == ["beta", "alpha"]          # lower abs_rel first
     assert list(df["rank"]) == [1, 2]
     assert df["depth.abs_rel"].tolist() == [0.1, 0.2]
     assert len(df["results_sha256"].iloc[0]) == 64
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_flagged_clip_count_and_alignment_show_beside_each_row(tmp_path, ranked_by, capsys):
+    flagged = write_record(tmp_path / "f.json", "flaky", 0.3)
+    data = json.loads(flagged.read_text())
+    data["per_clip"] = {"1/a/x": {}, "1/a/y": {}}
+    data["protocol"] = {"depth": {"alignment": "median"}, "canonical": {"alignment": "similarity"}}
+    data["flags"] = [{"clip": "1/a/x", "task": "depth", "kind": "outlier", "reason": "r"},
+                     {"clip": "1/a/x", "task": "canonical", "kind": "alignment", "reason": "r"},
+                     {"clip": "1/a/y", "task": "canonical", "kind": "outlier", "reason": "r"}]
+    flagged.write_text(json.dumps(data))
+    clean = write_record(tmp_path / "c.json", "clean", 0.1)
+    data = json.loads(clean.read_text())
+    data["flags"] = []
+    clean.write_text(json.dumps(data))
+    old = write_record(tmp_path / "o.json", "old", 0.2)       # from before flags existed
+    paths = publish([flagged, clean, old], out=tmp_path / "lb")
+    df = pd.read_csv(paths[0])
+    assert dict(zip(df["method"], df["flagged_clips"].fillna(-1))) == {"clean": 0, "old": -1, "flaky": 2}
+    assert df.loc[df["method"] == "flaky", "alignment"].item() == "depth=median canonical=similarity"
+    md = paths[1].read_text()
+    assert "| 1 | clean | 0 |" in md and "| 2 | old | – |" in md and "| 3 | flaky | 2 |" in md
+    assert "`depth=median canonical=similarity`" in md
+    text = show("toy", directory=tmp_path / "lb")
+    assert "flagged" in text.splitlines()[1]
 
 
 def test_republishing_a_method_replaces_its_row_and_merging_keeps_others(tmp_path, ranked_by):

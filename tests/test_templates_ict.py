@@ -115,3 +115,14 @@ def test_template_show_draws_ict_light_by_default_and_credits_it(tmp_path):
     assert "USC Institute for Creative Technologies" in result.output and "LICENSE" in result.output
     img = np.asarray(Image.open(out).convert("RGB"))
     assert img.shape[0] > 100 and img.std() > 10
+
+
+def test_subset_deforms_exactly_like_the_full_template(ict):
+    face = np.flatnonzero(ict.regions == 1)
+    sub = ict.subset(face)
+    assert set(face) <= set(sub.vertex_ids) and sub.n_vertices < ict.n_vertices / 2
+    rng = np.random.default_rng(2)
+    kw = dict(identity=rng.normal(size=100), expression=rng.uniform(0, 0.5, 53), neck=[0.2, 0.1, 0.0],
+              rotation=[0.1, 0.4, 0.0], translation=[0.0, 0.01, 1.0])
+    np.testing.assert_allclose(sub.deform(**kw), ict.deform(**kw)[sub.vertex_ids], atol=1e-12)
+    assert sub.faces.max() < sub.n_vertices

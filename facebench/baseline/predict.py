@@ -63,7 +63,8 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
             x = x.permute(0, 3, 1, 2).float() / 255
             if (h, w) != (H, W):
                 x = F.interpolate(x, size=(h, w), mode="area" if h < H else "bilinear", align_corners=None)
-            p = None if prior is None else prior.expand(n, -1, -1, -1).reshape(nw, s, *prior.shape[1:])
+            # the prior is one (C,h,w) map of the clip's camera, the same for every frame
+            p = None if prior is None else prior[None].expand(n, -1, -1, -1).reshape(nw, s, *prior.shape)
             with autocast(str(device), precision):
                 out = model(x.reshape(nw, s, *x.shape[1:]), p,
                             rotation=None if rotation is None else rotation.expand(nw, 3, 3))
@@ -146,7 +147,7 @@ def predict(gt_dir, out_dir, checkpoint=None, method: str = "transformer",
         template = load(reader.template_name)
         template_frame = (np.asarray(template.center), float(template.scale))
         params = {"template": template.name, "track_max_distance": max_distance}
-    else:
+    if method != "transformer":
         device = "cpu"  # the trivial rows are numpy
     correspondence = None
     if method == "transformer" and model.config.prior and reader.template_name != "facebench-head":

@@ -61,6 +61,7 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
     from facebench.io.predictions import ClipShape, load_prediction, open_predictions, tasks_of
     from facebench.io.results import clean_number, write_results
 
+    from .flags import collect_flags, flagged_clips, outlier_rule
     from .qc_filter import check_option, drop_frames, kept_frames
     from .scoring import gt_fields, score_clip, worst_clip
 
@@ -81,7 +82,7 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
             raise ValidationError(f"{len(missing)} of {len(clip_ids)} clips missing, first: {missing[0]} "
                                   "(use --allow-missing to score them as failures)")
         scale = reader.scale
-        per_clip, clip_counts, clip_tasks = {}, {}, {}
+        per_clip, clip_counts, clip_tasks, alignment_flags = {}, {}, {}, []
         qc_excluded = 0  # clip frames left out by the benchmark's exclude_qc option
         for cid in _progress(clip_ids, progress, "evaluate"):
             if cid not in present:
@@ -97,7 +98,8 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
                 pred, clip = drop_frames(pred, clip, keep)
                 qc_excluded += int((~keep).sum())
             t1 = time.process_time()
-            per_clip[cid], clip_counts[cid] = score_clip(pred, clip, tasks, bench, scale, shape.W, shape.H)
+            per_clip[cid], clip_counts[cid] = score_clip(pred, clip, tasks, bench, scale, shape.W, shape.H,
+                                                            flags=alignment_flags)
             clip_tasks[cid] = set(tasks)
             timing["read_s"] += t1 - t0
             timing["score_s"] += time.process_time() - t1
@@ -118,6 +120,9 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
                 clip = reader.clip(cid, fields=gt_fields(lacking))
                 per_clip.setdefault(cid, {}).update(worst_clip(clip, lacking, bench, scale))
         reader.close()
+    flags = collect_flags(alignment_flags, per_clip, clip_tasks, bench, scored_tasks)
+    counts = _counts(clip_ids, missing, partial, clip_counts, scored_tasks)
+    counts["flagged_clips"] = flagged_clips(flags)
     record = {
         "schema_version": SCHEMA_VERSION,
         "facebench_version": __version__,
@@ -127,11 +132,13 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
         "metrics": _mean_over_clips(per_clip, scored_tasks, clean_number),
         "per_clip": {cid: {t: {k: clean_number(v) for k, v in per_clip[cid][t].items()} for t in scored_tasks}
                      for cid in clip_ids},
-        "counts": {**_counts(clip_ids, missing, partial, clip_counts, scored_tasks),
-                   "qc_excluded_frames": qc_excluded},
+        "counts": {**counts, "qc_excluded_frames": qc_excluded},
         "protocol": {t: {**bench.task(t).protocol(), **_fixed_protocol(t),
-                         "exclude_qc": check_option(bench.exclude_qc)} for t in scored_tasks},
+                         "exclude_qc": check_option(bench.exclude_qc),
+                         "outlier_flags": outlier_rule(bench.task(t).main_metric)} for t in scored_tasks},
         "elapsed_s": round(time.perf_counter() - start, 3),
+        "flags": flags,
+        "predictions": str(Path(preds).resolve()),
     }
     if out is not None:
         write_results(record, out)

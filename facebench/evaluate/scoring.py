@@ -13,6 +13,8 @@ import numpy as np
 from facebench.io.predictions import TASK_KEYS, check_finite
 from facebench.metrics import canonical, depth, tracking_2d, tracking_3d
 from facebench.metrics._frames import gather
+from facebench.metrics.align import depth_alignment_problem, fit_alignment
+from facebench.metrics.canonical_align import MIN_ALIGN_PIXELS, fit_canonical_alignment
 
 GT_FIELDS = {"depth": ("mask", "depth"), "canonical": ("mask", "canonical"),
              "tracking_2d": ("tracks",), "tracking_3d": ("tracks",)}
@@ -54,10 +56,14 @@ def _frame_mean(per_frame: dict) -> dict[str, float]:
                 for k, v in per_frame.items()}
 
 
-def score_clip(pred: dict, clip, tasks, bench, scale: float, width: int, height: int) -> tuple[dict, dict]:
+def score_clip(pred: dict, clip, tasks, bench, scale: float, width: int, height: int,
+               flags: list | None = None) -> tuple[dict, dict]:
     """Metrics of one clip for ``tasks``: ({task: {metric: value}}, {task: counts}).
 
     ``width`` x ``height`` is the clip's stored resolution (the pixel space of its tracks).
+    A degenerate alignment (see :mod:`facebench.metrics.canonical_align`) is appended to
+    ``flags`` as ``{"clip", "task", "kind": "alignment", "reason"}``; a degenerate canonical
+    fit is not applied (the clip is scored unaligned).
     Raises ValidationError when the prediction is not finite where the GT is scored.
     """
     scores, counts = {}, {}
@@ -67,10 +73,17 @@ def score_clip(pred: dict, clip, tasks, bench, scale: float, width: int, height:
         if task in ("depth", "canonical"):
             frame, n_per_frame, p, g = gather(valid, pred[task], getattr(clip, task))
             check_finite(clip.clip_id, task, p, np.ones(len(p), bool))
+            mode = spec.alignment or "none"
             if task == "depth":
-                per_frame = depth.depth_metrics_gathered(p, g, frame, n_per_frame, spec.alignment or "none")
+                s, _ = fit_alignment(p.astype(np.float64), g.astype(np.float64), n_per_frame, mode)
+                problem = depth_alignment_problem(s, n_per_frame, mode, MIN_ALIGN_PIXELS)
+                per_frame = depth.depth_metrics_gathered(p, g, frame, n_per_frame, mode)
             else:
-                per_frame = canonical.canonical_metrics_gathered(p, g, frame, n_per_frame, scale)
+                fit = fit_canonical_alignment(p, g, mode)
+                problem = fit.problem
+                per_frame = canonical.canonical_metrics_gathered(fit.apply(p), g, frame, n_per_frame, scale)
+            if problem is not None and flags is not None:
+                flags.append({"clip": clip.clip_id, "task": task, "kind": "alignment", "reason": problem})
             scores[task] = _frame_mean(per_frame)
             counts[task] = {"frames": int((n_per_frame > 0).sum()), "pixels": int(len(p))}
             continue

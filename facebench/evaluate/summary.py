@@ -26,6 +26,11 @@ def format_results(record: dict) -> str:
         lines.append(f"  {task:<{width}}  " + "  ".join(cells))
     if main:
         lines.append(f"  (* main metric: {main})")
+    flags = record.get("flags")
+    if flags:
+        clips = len({f["clip"] for f in flags})
+        lines.append(f"  {clips} clips flagged (kept in the means; first: {flags[0]['clip']} "
+                     f"{flags[0]['task']}: {flags[0]['reason']})")
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ def results_markdown() -> str:
     from facebench.io.results import RESULTS_SCHEMA
 
     lines = ["| key | type | content |", "|---|---|---|"]
-    names = {"int": "integer", "str": "string", "dict": "object", "float": "number"}
+    names = {"int": "integer", "str": "string", "dict": "object", "float": "number", "list": "array"}
     for key, (kind, doc) in RESULTS_SCHEMA.items():
         lines.append(f"| `{key}` | {names[kind.__name__]} | {doc} |")
     return "\n".join(lines) + "\n"

@@ -23,7 +23,13 @@ RESULTS_SCHEMA: dict[str, tuple[type, str]] = {
     "counts": (dict, "clips, clips_scored, missing, coverage, per task frames/pixels/tracks"),
     "protocol": (dict, "{task: alignment, regions, thresholds, ... actually used}"),
     "elapsed_s": (float, "seconds spent evaluating"),
+    "flags": (list, "optional: [{clip, task, kind (alignment or outlier), reason}], clips whose score "
+                    "should not be trusted blindly (kept in every mean)"),
+    "predictions": (str, "optional: absolute path of the predictions folder or .zip that was scored"),
 }
+OPTIONAL_KEYS = ("flags", "predictions")   # absent from records written before they existed
+FLAG_KEYS = ("clip", "task", "kind", "reason")
+FLAG_KINDS = ("alignment", "outlier")
 TASKS = ("depth", "canonical", "tracking_2d", "tracking_3d")
 
 
@@ -38,7 +44,7 @@ def validate_results(record) -> list[str]:
     if not isinstance(record, dict):
         return [f"a results record is a JSON object, not {type(record).__name__}"]
     problems = []
-    missing = [k for k in RESULTS_SCHEMA if k not in record]
+    missing = [k for k in RESULTS_SCHEMA if k not in record and k not in OPTIONAL_KEYS]
     extra = [k for k in record if k not in RESULTS_SCHEMA]
     if missing:
         problems.append(f"{len(missing)} keys missing (first: {missing[0]})")
@@ -61,6 +67,13 @@ def validate_results(record) -> list[str]:
     unknown = [t for t in record["protocol"] if t not in TASKS]
     if unknown:
         problems.append(f"protocol names unknown task {unknown[0]!r}")
+    bad = [i for i, f in enumerate(record.get("flags", []))
+           if not isinstance(f, dict) or tuple(sorted(f)) != tuple(sorted(FLAG_KEYS))
+           or f["kind"] not in FLAG_KINDS or f["task"] not in TASKS
+           or f["clip"] not in record["per_clip"] or not isinstance(f["reason"], str)]
+    if bad:
+        problems.append(f"{len(bad)} malformed flags (first: index {bad[0]}; each is {{clip, task, "
+                        f"kind: {'|'.join(FLAG_KINDS)}, reason}} naming a clip of per_clip)")
     return problems
 
 

@@ -80,6 +80,8 @@ class Record:
     facebench_version: str
     date: str
     results_sha256: str
+    flagged_clips: int | None = None   # None: a record from before failure flags existed
+    alignment: str = ""                # "depth=median canonical=similarity" (protocol)
 
     def row(self) -> dict:
         return {
@@ -87,6 +89,8 @@ class Record:
             "benchmark": self.benchmark,
             "benchmark_version": self.benchmark_version,
             **self.metrics,
+            "flagged_clips": self.flagged_clips,
+            "alignment": self.alignment,
             "runtime_s_per_frame": self.runtime_s_per_frame,
             "facebench_version": self.facebench_version,
             "gt_manifest_sha256": self.gt_manifest_sha256,
@@ -144,7 +148,24 @@ def record_from_dict(data: dict, *, path=None, sha256: str | None = None,
         facebench_version=str(data.get("facebench_version", "")),
         date=str(date)[:10],
         results_sha256=sha256,
+        flagged_clips=_flagged_clips(data),
+        alignment=protocol_alignment(data.get("protocol")),
     )
+
+
+def _flagged_clips(data: dict) -> int | None:
+    flags = data.get("flags")
+    if not isinstance(flags, list):
+        return None
+    return len({f.get("clip") for f in flags if isinstance(f, dict)})
+
+
+def protocol_alignment(protocol) -> str:
+    """The alignments of a record's protocol as one cell: ``depth=median canonical=none``."""
+    if not isinstance(protocol, dict):
+        return ""
+    return " ".join(f"{task}={spec['alignment']}" for task, spec in protocol.items()
+                    if isinstance(spec, dict) and spec.get("alignment") is not None)
 
 
 def flatten_metrics(metrics, where: str = "") -> dict[str, float]:

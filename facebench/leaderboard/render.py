@@ -20,6 +20,17 @@ def fmt(value) -> str:
     return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
+def flagged_text(value) -> str:
+    """The flagged-clip count of a row: a number, or "–" for records from before flags existed."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return "–"
+    return str(int(float(value)))
+
+
+def flagged_column(df) -> list[str]:
+    return [flagged_text(v) for v in df["flagged_clips"]] if "flagged_clips" in df else ["–"] * len(df)
+
+
 def best_rows(df, column: str) -> set[int]:
     """Row positions holding the best value of ``column`` (all of them on a tie)."""
     values = df[column].astype(float)
@@ -51,6 +62,13 @@ def markdown(df, main_column: str | None, higher: bool) -> str:
         lines.append("No main metric known for this benchmark: rows are in method-name order.")
     if len(df):
         lines += ["", f"Ground truth manifest sha256: `{df['gt_manifest_sha256'].iloc[0]}`."]
+        lines += ["", "`flagged`: clips whose alignment was degenerate or whose main-metric error is an "
+                  "outlier for that method (kept in the means; reasons in the results record; – for "
+                  "records from before flags existed)."]
+        if "alignment" in df:
+            protocols = sorted({str(a) for a in df["alignment"] if isinstance(a, str) and a})
+            if protocols:
+                lines += ["", "Alignment: " + "; ".join(f"`{a}`" for a in protocols) + "."]
     if main != scored:
         lines += ["", "## Main metrics", "", *_markdown_rows(df, main), "", "## All metrics"]
     lines += ["", *_markdown_rows(df, scored)]
@@ -58,12 +76,13 @@ def markdown(df, main_column: str | None, higher: bool) -> str:
 
 
 def _markdown_rows(df, scored: list[str]) -> list[str]:
-    header = ["rank", "method", *(f"{c} {_ARROW[higher_is_better(c)]}" for c in scored), "date"]
+    header = ["rank", "method", "flagged", *(f"{c} {_ARROW[higher_is_better(c)]}" for c in scored), "date"]
     lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(["---:", ":---", *(["---:"] * len(scored)), ":---"]) + "|"]
+             "|" + "|".join(["---:", ":---", "---:", *(["---:"] * len(scored)), ":---"]) + "|"]
     bold = {c: best_rows(df, c) for c in scored}
+    flagged = flagged_column(df)
     for i in range(len(df)):
-        cells = [str(df["rank"].iloc[i]), str(df["method"].iloc[i])]
+        cells = [str(df["rank"].iloc[i]), str(df["method"].iloc[i]), flagged[i]]
         for c in scored:
             text = fmt(df[c].iloc[i])
             cells.append(f"**{text}**" if i in bold[c] else text)
@@ -88,7 +107,9 @@ def text_table(df, title: str, main_column: str | None, all_columns: bool = Fals
     shown = df[columns].copy()
     for c in scored:
         shown[c] = [fmt(v) for v in df[c]]
-    shown.columns = ["rank", "method", *(f"{c}{_ARROW[higher_is_better(c)]}" for c in scored), "date"]
+    shown.insert(2, "flagged", flagged_column(df))
+    shown.columns = ["rank", "method", "flagged", *(f"{c}{_ARROW[higher_is_better(c)]}" for c in scored),
+                     "date"]
     ranked_by = f"ranked by {main_column}" if main_column else "no main metric: by method name"
     which = "all metrics" if all_columns else "main metrics; --all for every column"
     body = shown.to_string(index=False) if len(df) else "(no methods)"
@@ -117,7 +138,9 @@ def write_chart(df, path, main_column: str | None) -> Path:
 
     path = Path(path)
     columns = chart_columns(df, main_column) or ["rank"]
-    methods = list(df["method"])[::-1]       # rank 1 at the top
+    flagged = flagged_column(df)
+    methods = [m if f in ("–", "0") else f"{m} [{f} flagged]"
+               for m, f in zip(df["method"], flagged)][::-1]       # rank 1 at the top
     fig, axes = plt.subplots(1, len(columns), figsize=(3.6 * len(columns) + 1.0, 0.45 * len(df) + 1.6),
                              squeeze=False)
     for ax, col in zip(axes[0], columns):

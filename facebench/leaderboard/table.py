@@ -20,9 +20,9 @@ from facebench.leaderboard.records import (
 )
 
 LEADING_COLUMNS = ("rank", "method", "benchmark", "benchmark_version")
-TRAILING_COLUMNS = ("runtime_s_per_frame", "facebench_version", "gt_manifest_sha256", "date",
-                    "results_sha256")
-_TEXT_COLUMNS = ("method", "benchmark", "benchmark_version", "facebench_version",
+TRAILING_COLUMNS = ("flagged_clips", "alignment", "runtime_s_per_frame", "facebench_version",
+                    "gt_manifest_sha256", "date", "results_sha256")
+_TEXT_COLUMNS = ("method", "benchmark", "benchmark_version", "alignment", "facebench_version",
                  "gt_manifest_sha256", "date", "results_sha256")
 
 

@@ -6,7 +6,7 @@ below say, for each task, its metric names and whether higher is better; the
 evaluator, the results validator and the leaderboard read them.
 """
 
-from facebench.metrics import canonical, depth, tracking_2d, tracking_3d
+from facebench.metrics import canonical, canonical_align, depth, tracking_2d, tracking_3d
 
 TASKS = ("depth", "canonical", "tracking_2d", "tracking_3d")
 
@@ -27,5 +27,5 @@ def higher_is_better(name: str) -> bool:
         raise KeyError(f"unknown metric {name!r}") from None
 
 
-__all__ = ["HIGHER_IS_BETTER", "TASKS", "canonical", "depth", "higher_is_better", "tracking_2d",
-           "tracking_3d"]
+__all__ = ["HIGHER_IS_BETTER", "TASKS", "canonical", "canonical_align", "depth", "higher_is_better",
+           "tracking_2d", "tracking_3d"]

@@ -74,6 +74,31 @@ def align_pixels(d: np.ndarray, g: np.ndarray, counts: np.ndarray, mode: str) ->
     return np.maximum(aligned, MIN_ALIGNED_DEPTH) if mode == "scale_shift" else aligned
 
 
+def depth_alignment_problem(scale: np.ndarray, counts: np.ndarray, mode: str,
+                            min_pixels: int = 10) -> str | None:
+    """Why a clip's per-frame depth alignment is degenerate, or None.
+
+    scale: (T,) fitted scales; counts: (T,) scored pixels per frame.  Degenerate: a frame
+    with scored pixels but fewer than ``min_pixels``, or a non-positive / non-finite scale
+    (``scale_shift`` falls back to the best constant, s = 0).  Depth has no upper scale
+    bound: relative depth may come in any unit.
+    """
+    if mode == "none":
+        return None
+    counts = np.asarray(counts)
+    few = (counts > 0) & (counts < min_pixels)
+    if few.any():
+        t = int(np.flatnonzero(few)[0])
+        return (f"{mode} depth alignment: {int(few.sum())} frames with < {min_pixels} scored pixels "
+                f"(first: frame {t}, {int(counts[t])})")
+    bad = (counts > 0) & ~(np.asarray(scale) > 0)
+    if bad.any():
+        t = int(np.flatnonzero(bad)[0])
+        return (f"{mode} depth alignment: non-positive scale in {int(bad.sum())} frames "
+                f"(first: frame {t}, s={float(scale[t]):.3g})")
+    return None
+
+
 def _least_squares_scale_shift(d: np.ndarray, g: np.ndarray) -> tuple[float, float]:
     """(s, b) minimising sum (s d + b - g)^2, in closed form on centred values."""
     d_mean, g_mean = d.mean(), g.mean()

@@ -57,6 +57,10 @@ class FitConfig:
     w_laplacian: float = 1.0
     w_offset: float = 1e-3
     w_offset_smooth: float = 1e-2
+    w_photo: float = 0.0  # temporal photometric consistency (facebench.prepare.photo); 0 = off
+    photo_vertices: int = 3000  # face vertices sampled for it
+    photo_blur_px: float = 1.0
+    max_tangential: float = 0.004  # metres: tangential residual allowed when w_photo > 0
     threads: int = 1  # torch intra-op threads; fixed so results do not depend on the machine
     device: str = "auto"  # auto | cpu | cuda
 
@@ -149,19 +153,20 @@ class _Correspondences:
         self.config = config
 
     def update(self, vertices: np.ndarray, normals: np.ndarray, max_distance: float):
-        """Targets (T,V,3), target normals (T,V,3), weights (T,V) in {0,1}."""
+        """Targets (T,V,3), target normals (T,V,3), weights (T,V) in {0,1} (0 off the data regions)."""
         T, V, _ = vertices.shape
         q = np.zeros((T, V, 3))
         n = np.zeros((T, V, 3))
         w = np.zeros((T, V))
-        for t in range(T):
-            dist, idx = self.trees[t].query(vertices[t], distance_upper_bound=max_distance)
-            ok = np.isfinite(dist) & self.data_mask
+        data = np.flatnonzero(self.data_mask)
+        for t in range(T):  # only data-region vertices are looked up
+            dist, idx = self.trees[t].query(vertices[t][data], distance_upper_bound=max_distance)
+            ok = np.isfinite(dist)
             idx = np.where(ok, idx, 0)
-            q[t] = self.clouds[t].xyz_world[idx]
-            n[t] = self.clouds[t].normals_world[idx]
-            ok &= np.sum(n[t] * normals[t], axis=1) >= self.config.min_normal_dot
-            w[t] = ok
+            q[t, data] = self.clouds[t].xyz_world[idx]
+            n[t, data] = self.clouds[t].normals_world[idx]
+            ok &= np.sum(n[t, data] * normals[t][data], axis=1) >= self.config.min_normal_dot
+            w[t, data] = ok
         return q, n, w
 
 
@@ -214,33 +219,51 @@ def _initial_params(template, clouds, cameras, serials, init, config: FitConfig,
 
 
 def fit_sequence(template, clouds, cameras=None, serials=(), init: dict | None = None,
-                 config: FitConfig = FitConfig(), progress=None) -> FitResult:
+                 config: FitConfig = FitConfig(), progress=None, views=None) -> FitResult:
     """Fit ``template`` to per-frame ``clouds`` (list of PointCloud); see the module docstring.
 
     ``init``: optional parameter arrays named as ``template.deform`` arguments
     (``rotation`` axis-angle (T,3), ``translation`` (T,3), ``scale``...), e.g.
     converted from a tracking file; without ``rotation``/``translation`` the
     rigid pose comes from the cloud and the rig (``cameras``, ``serials``).
+    ``views``: (images per camera (T,H,W,3), depths per camera (T,H,W) or None) at the
+    ``cameras``' resolution, for the photometric term when ``config.w_photo > 0``.
     """
     torch = _torch()
     start = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, config.threads))
     try:
-        result = _fit(torch, template, clouds, cameras, serials, init, config, progress)
+        result = _fit(torch, template, clouds, cameras, serials, init, config, progress, views)
     finally:
         torch.set_num_threads(threads)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _fit(torch, template, clouds, cameras, serials, init, config, progress):
+_SUBSETS: dict = {}
+
+
+def _fit_subset(template, data_mask):
+    """``template.subset`` of the data vertices, cached per template and data regions."""
+    key = (template.sha256, np.packbits(data_mask).tobytes())
+    if key not in _SUBSETS:
+        _SUBSETS.clear()
+        _SUBSETS[key] = template.subset(np.flatnonzero(data_mask))
+    return _SUBSETS[key]
+
+
+def _fit(torch, template, clouds, cameras, serials, init, config, progress, views=None):
     device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if config.device == "auto" else config.device))
     dtype = torch.float32
     T = len(clouds)
     data_mask = np.isin(template.regions, config.data_regions)
     init_p = _initial_params(template, clouds, cameras, serials, init, config, data_mask)
+    full, full_mask = template, data_mask
+    if data_mask.mean() < 0.8:  # the parameter stage needs only the data vertices (and joint sources)
+        template = _fit_subset(template, data_mask)
+        data_mask = full_mask[template.vertex_ids]
     p = {k: torch.tensor(np.asarray(v), dtype=dtype, device=device, requires_grad=True)
          for k, v in init_p.items()}
     if not config.fit_scale:
@@ -281,10 +304,20 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
         if progress is not None:
             progress(it + 1, config.iterations + config.offset_iterations)
 
+    template, data_mask = full, full_mask
+    faces = torch.as_tensor(template.faces, dtype=torch.long, device=device)
+    corr = _Correspondences(clouds, data_mask, config)
     with torch.no_grad():
         base = _deform(template, p, T)
         base_normals = vertex_normals_torch(base, faces)
-    vertices = _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress)
+    photo = None
+    if config.w_photo > 0 and views is not None and len(clouds) > 1:
+        from facebench.prepare.photo import PhotoTerm
+
+        face = np.flatnonzero(template.regions == 1)
+        face = face[:: max(1, len(face) // max(1, config.photo_vertices))]
+        photo = PhotoTerm(views[0], views[1], cameras, face, blur_px=config.photo_blur_px, device=device)
+    vertices = _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress, photo)
     q, n, w = corr.update(vertices, vertex_normals_torch(
         torch.as_tensor(vertices, dtype=dtype, device=device), faces).cpu().double().numpy(),
         config.max_distance_end)
@@ -296,8 +329,12 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress):
     return FitResult(vertices.astype(np.float32), params, residual, matched, 0.0)
 
 
-def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress):
-    """Normal offsets d (T,V): data term + Laplacian + magnitude + temporal priors; returns (T,V,3)."""
+def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress, photo=None):
+    """Normal offsets d (T,V): data term + Laplacian + magnitude + temporal priors; returns (T,V,3).
+
+    With ``photo`` (a :class:`~facebench.prepare.photo.PhotoTerm`) also a tangential residual
+    (T,V,3) minus its normal part, Laplacian-smooth, small and smooth in time, that keeps each
+    face vertex on the same skin texture from frame to frame."""
     T, V, _ = base.shape
     if config.offset_iterations <= 0 or config.max_offset <= 0:
         return base.cpu().double().numpy()
@@ -305,29 +342,52 @@ def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progr
     e = torch.as_tensor(edges, dtype=torch.long, device=base.device)
     deg = torch.as_tensor(np.maximum(degree, 1), dtype=base.dtype, device=base.device)
     d = torch.zeros((T, V), dtype=base.dtype, device=base.device, requires_grad=True)
-    opt = Adam([(d, config.max_offset / 20.0)])
+    tangential = None
+    params = [(d, config.max_offset / 20.0)]
+    if photo is not None:
+        tangential = torch.zeros((T, V, 3), dtype=base.dtype, device=base.device, requires_grad=True)
+        params.append((tangential, config.max_tangential / 20.0))
+    opt = Adam(params)
     tensors = None
+
+    def laplacian_mm(x):  # (T,V,...) -> umbrella Laplacian in millimetres
+        nb_sum = torch.zeros_like(x)
+        nb_sum.index_add_(1, e[:, 0], x[:, e[:, 1]])
+        nb_sum.index_add_(1, e[:, 1], x[:, e[:, 0]])
+        return (x - nb_sum / deg.reshape((1, -1) + (1,) * (x.dim() - 2))) * 1000.0
+
+    def surface(d, tangential):
+        v = base + d[..., None] * base_normals
+        if tangential is not None:
+            v = v + tangential - (tangential * base_normals).sum(-1, keepdim=True) * base_normals
+        return v
+
     for it in range(config.offset_iterations):
         if it % config.correspondence_every == 0:
             with torch.no_grad():
-                v = base + d[..., None] * base_normals
+                v = surface(d, tangential)
             nrm = vertex_normals_torch(v, faces).cpu().double().numpy()
             q, n, w = corr.update(v.cpu().double().numpy(), nrm, config.max_distance_end)
             tensors = [torch.as_tensor(a, dtype=base.dtype, device=base.device) for a in (q, n, w)]
-        v = base + d[..., None] * base_normals
+            if photo is not None:
+                photo.update_visibility(v.cpu().double().numpy(), nrm)
+        v = surface(d, tangential)
         loss = _data_loss(v, *tensors, config)
-        nb_sum = torch.zeros_like(d)
-        nb_sum.index_add_(1, e[:, 0], d[:, e[:, 1]])
-        nb_sum.index_add_(1, e[:, 1], d[:, e[:, 0]])
-        lap = (d - nb_sum / deg) * 1000.0  # mm
-        loss = loss + config.w_laplacian * (lap ** 2).mean() + config.w_offset * ((d * 1000.0) ** 2).mean()
+        loss = loss + config.w_laplacian * (laplacian_mm(d) ** 2).mean() \
+            + config.w_offset * ((d * 1000.0) ** 2).mean()
         if T > 1:
             loss = loss + config.w_offset_smooth * (((d[1:] - d[:-1]) * 1000.0) ** 2).mean()
+        if tangential is not None:
+            loss = loss + config.w_photo * photo.loss(v) \
+                + config.w_laplacian * (laplacian_mm(tangential) ** 2).sum(-1).mean() \
+                + config.w_offset * ((tangential * 1000.0) ** 2).sum(-1).mean()
         loss.backward()
         opt.step()
         with torch.no_grad():
             d.clamp_(-config.max_offset, config.max_offset)
+            if tangential is not None:
+                tangential.clamp_(-config.max_tangential, config.max_tangential)
         if progress is not None:
             progress(config.iterations + it + 1, config.iterations + config.offset_iterations)
     with torch.no_grad():
-        return (base + d[..., None] * base_normals).cpu().double().numpy()
+        return surface(d, tangential).cpu().double().numpy()

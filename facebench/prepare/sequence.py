@@ -226,7 +226,8 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     clouds = frame_clouds(capture, participant, sequence, frame_ids, views, cfg)
     init = tracking_init(capture, participant, sequence, frame_ids, template)
     clock.lap("fuse")
-    fit = fit_sequence(template, clouds, views.cameras, views.serials, init, cfg.fit)
+    fit = fit_sequence(template, clouds, views.cameras, views.serials, init, cfg.fit,
+                       views=(views.images, views.depths))
     clock.lap("fit")
     clips = build_clips(template, fit.vertices, views, participant, sequence, cfg)
     clock.lap("maps")

@@ -164,5 +164,11 @@ def _results_summary(path: Path) -> dict:
     tables = {"metrics": rows}
     if data.get("counts"):
         tables["counts"] = [json.dumps(data["counts"], sort_keys=True)]
+    if "flags" in data:
+        fields["flagged clips"] = len({f.get("clip") for f in data["flags"]})
+        tables["flags"] = [f"{f.get('clip')} {f.get('task')} {f.get('kind')}: {f.get('reason')}"
+                           for f in data["flags"]] or ["(none)"]
+    if data.get("predictions"):
+        fields["predictions"] = data["predictions"]
     return {"kind": "results", "path": str(path), "title": "results record", "fields": fields,
             "tables": tables}

@@ -114,8 +114,16 @@ def ict_albedo(v_cm: np.ndarray, regions: np.ndarray, landmarks_cm: np.ndarray) 
     albedo[_mask(n, TEETH)] = (0.92, 0.9, 0.82)
     albedo[_mask(n, EYE_SOCKETS)] = (0.55, 0.35, 0.33)
     for a, b in (EYEBALL_LEFT, EYEBALL_RIGHT):
-        albedo[a:a + 770] = (0.95, 0.93, 0.9)
-        albedo[a + 770:b] = (0.3, 0.22, 0.15)
+        # the sclera shell covers the iris (a shader makes its cornea clear): paint an iris (22 deg)
+        # and a pupil (8 deg) onto it around the axis from the eyeball's centre to the iris
+        center = v_cm[a:a + 770].mean(axis=0)
+        to_sclera = v_cm[a:a + 770] - center
+        axis = v_cm[a + 770:b].mean(axis=0) - center
+        cos_sclera = to_sclera @ (axis / np.linalg.norm(axis)) / np.linalg.norm(to_sclera, axis=1)
+        albedo[a:a + 770] = np.where((cos_sclera > np.cos(np.radians(8)))[:, None], (0.05, 0.04, 0.04),
+                                     np.where((cos_sclera > np.cos(np.radians(22)))[:, None],
+                                              (0.32, 0.22, 0.14), (0.95, 0.93, 0.9)))
+        albedo[a + 770:b] = (0.32, 0.22, 0.14)
     return albedo.astype(np.float32)
 
 

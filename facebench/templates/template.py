@@ -236,6 +236,32 @@ class Template:
         on_surface = np.einsum("nk,nkc->nc", barycentric, vertices_dst[tri])
         return on_surface + np.einsum("nba,nb->na", triangle_frames(vertices_dst, tri), local)
 
+    def subset(self, vertex_ids) -> Template:
+        """The same model on a subset of vertices (joint regressor support added), for fitting.
+
+        Keeps ``vertex_ids`` plus every vertex a joint is regressed from, so joints, skinning and
+        every kept vertex deform exactly as in the full template; faces whose three vertices are
+        kept come along (renumbered).  ``.vertex_ids`` holds the kept ids (sorted)."""
+        keep = np.zeros(self.n_vertices, bool)
+        keep[np.asarray(vertex_ids, dtype=np.int64)] = True
+        keep |= np.any(self.joint_regressor != 0, axis=0)
+        ids = np.flatnonzero(keep)
+        remap = np.full(self.n_vertices, -1, np.int64)
+        remap[ids] = np.arange(len(ids))
+        faces = remap[self.faces]
+        arrays = {k: v for k, v in self.arrays().items() if not k.startswith("landmark_")}
+        for key in ("canonical_vertices", "identity_basis", "expression_basis", "lbs_weights", "posedirs",
+                    "regions", "albedo"):
+            if key in arrays:
+                arrays[key] = arrays[key][ids]
+        arrays["joint_regressor"] = self.joint_regressor[:, ids]
+        arrays["faces"] = faces[np.all(faces >= 0, axis=1)]
+        out = Template(f"{self.name}[{len(ids)} vertices]", arrays)
+        out.identity_names, out.expression_names = self.identity_names, self.expression_names
+        out.joint_names, out.blendshapes = self.joint_names, self.blendshapes
+        out.vertex_ids = ids
+        return out
+
     def landmarks_world(self, vertices_t) -> np.ndarray:
         """(68,3) landmark positions on a deformed mesh (V,3); needs landmarks."""
         if self.landmarks is None:
