@@ -26,7 +26,8 @@ key                       shape / dtype        meaning
 ========================  ===================  =========================================
 
 Images are resized with area averaging; depth, canonical and mask with nearest
-neighbour so invalid (NaN) pixels never bleed into valid ones.
+neighbour so invalid (NaN) pixels never bleed into valid ones.  GT folders of
+schema 1 and 2 read alike (``GTReader`` decodes schema 2's encoded maps).
 """
 
 from __future__ import annotations

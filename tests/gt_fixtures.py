@@ -38,10 +38,14 @@ def make_clip(rng, serial: str, T: int, H: int, W: int, N: int) -> Clip:
 
 
 def make_gt(out, *, T=3, H=8, W=6, N=5, seed=0, benchmark="synth-v1", participants=("901", "902"),
-            sequences=("EXP-1-head",), serials=("222200037", "222200038")) -> Path:
-    """Write a GT folder; returns its path.  Clip ids: {participant}/{sequence}/{serial}."""
+            sequences=("EXP-1-head",), serials=("222200037", "222200038"), **writer_options) -> Path:
+    """Write a GT folder; returns its path.  Clip ids: {participant}/{sequence}/{serial}.
+
+    ``writer_options`` go to GTWriter (``schema_version=1`` for a legacy folder, ``image_codec``).
+    """
     rng = np.random.default_rng(seed)
-    writer = GTWriter(out, template=TEMPLATE, dataset="synth", config={"seed": seed}, benchmark=benchmark)
+    writer = GTWriter(out, template=TEMPLATE, dataset="synth", config={"seed": seed}, benchmark=benchmark,
+                      **writer_options)
     index = 0
     for p in participants:
         for s in sequences:

@@ -84,3 +84,10 @@ def test_backend_errors_are_for_people():
                 pass
     with backend_context("loky", 3) as n_jobs:
         assert n_jobs == 3
+
+
+def test_image_codec_of_schema_2_shards(tmp_path):
+    assert PipelineConfig.from_dict(load_config()).image_codec == "jpeg"
+    path = tmp_path / "c.yaml"
+    path.write_text("shards:\n  image_codec: png\n")
+    assert PipelineConfig.from_dict(load_config(path)).image_codec == "png"

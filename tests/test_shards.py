@@ -14,9 +14,14 @@ def _writer(out, **config):
     return GTWriter(out, template=TEMPLATE_INFO, dataset="unit", config={"k": 1, **config})
 
 
-def test_write_read_round_trip(tmp_path):
+def _writer1(out, **config):
+    return GTWriter(out, template=TEMPLATE_INFO, dataset="unit", config={"k": 1, **config}, schema_version=1)
+
+
+@pytest.mark.parametrize("schema", [1, 2])
+def test_write_read_round_trip(tmp_path, schema):
     seq = make_sequence()
-    w = _writer(tmp_path)
+    w = _writer(tmp_path) if schema == 2 else _writer1(tmp_path)
     w.commit(w.write_sequence(seq, 0))
     r = GTReader(tmp_path)
     assert r.clip_ids == ["901/EXP-1-head/222200037", "901/EXP-1-head/222200038"]
@@ -24,9 +29,21 @@ def test_write_read_round_trip(tmp_path):
     assert (info["T"], info["H"], info["W"], info["N"]) == (3, 12, 8, 5)
     clip = r.clip("901/EXP-1-head/222200038")
     ref = seq.clips[1]
-    np.testing.assert_array_equal(clip.depth, ref.depth)
-    np.testing.assert_array_equal(clip.canonical, ref.canonical)
-    np.testing.assert_array_equal(clip.tracks.visible, ref.tracks.visible)
+    if schema == 1:  # schema 1 stores every array as it is
+        np.testing.assert_array_equal(clip.depth, ref.depth)
+        np.testing.assert_array_equal(clip.canonical, ref.canonical)
+        np.testing.assert_array_equal(clip.image, ref.image)
+    else:  # schema 2: within SPEC §4's bounds, NaN exactly where they were
+        np.testing.assert_array_equal(np.isnan(clip.depth), np.isnan(ref.depth))
+        assert np.nanmax(np.abs(clip.depth - ref.depth)) <= 1e-6
+        np.testing.assert_array_equal(np.isnan(clip.canonical), np.isnan(ref.canonical))
+        err_mm = 1000 * TEMPLATE_INFO["scale"] * np.linalg.norm(clip.canonical - ref.canonical, axis=-1)
+        assert np.nanmax(err_mm) <= 0.005
+        assert clip.image.shape == ref.image.shape and clip.image.dtype == np.uint8
+    assert clip.depth.dtype == clip.canonical.dtype == np.float32
+    np.testing.assert_array_equal(clip.mask, ref.mask)
+    for name in ("query_frame", "query_canonical", "xy", "xyz", "visible"):
+        np.testing.assert_array_equal(getattr(clip.tracks, name), getattr(ref.tracks, name))
     assert clip.tracks.visible.dtype == bool and clip.K.dtype == np.float64
     frame_ids, vertices = r.sequence_vertices("901", "EXP-1-head")
     np.testing.assert_array_equal(vertices, seq.vertices)
@@ -34,7 +51,8 @@ def test_write_read_round_trip(tmp_path):
     assert validate_gt(tmp_path) == []
     assert validate_gt(tmp_path, check_hashes=True) == []
     with h5py.File(tmp_path / "shards/shard-00000.h5") as f:
-        assert f.attrs["schema_version"] == 1 and f.attrs["units"] == "metres"
+        assert f.attrs["schema_version"] == schema and f.attrs["units"] == "metres"
+    assert json.loads((tmp_path / "manifest.json").read_text())["schema_version"] == schema
 
 
 def test_writes_are_deterministic(tmp_path):

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "verify": "facebench.cli.verify:verify",
     "predict": "facebench.cli.predict:predict",
     "predictions": "facebench.cli.predictions:predictions",
+    "convert": "facebench.cli.convert:convert",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
@@ -52,6 +53,7 @@ SHORT_HELP: dict[str, str] = {
     "verify": "Re-hash every GT shard and check the folder against the shard schema.",
     "predict": "Predict a benchmark with an external model (face-anything).",
     "predictions": "Import other models' output files; convert canonical maps between templates.",
+    "convert": "Rewrite a schema 1 GT folder as schema 2 (smaller, faster to read); resumable.",
 }
 
 

@@ -24,10 +24,12 @@ def results_markdown() -> str:
 
 
 def sections() -> dict[str, str]:
+    from facebench.io.encodings import markdown_table as storage_table
     from facebench.io.predictions import schema_markdown
     from facebench.io.schema import markdown_table
 
-    return {"shards": markdown_table() + "\n", "predictions": schema_markdown(),
+    return {"shards": markdown_table() + "\n", "shards-v2": storage_table() + "\n",
+            "predictions": schema_markdown(),
             "results": results_markdown()}
 
 

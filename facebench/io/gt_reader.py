@@ -1,5 +1,9 @@
 """Read a GT folder (SPEC §4): manifest, clips, sequences.
 
+Schema 1 and 2 folders read the same: encoded maps (schema 2, see
+:mod:`facebench.io.encodings`) are decoded here, so callers always get the SPEC §4
+arrays (float32 depth/canonical with NaN, uint8 images).
+
 Only shards listed in ``manifest.json`` are read: a shard file that is present but not
 committed (a crashed run) is invisible.  HDF5 files are opened lazily and the reader
 can be pickled (open handles are dropped), so every DataLoader worker or joblib
@@ -14,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from facebench.errors import InputError
-from facebench.io.clips import Clip, Tracks, split_clip_id
+from facebench.io.clips import Clip, Sequence, Tracks, split_clip_id
+from facebench.io.encodings import read_dataset
 from facebench.io.gt_writer import MANIFEST, file_sha256
+from facebench.io.schema import READABLE_SCHEMAS
 
 MAP_FIELDS = ("image", "mask", "depth", "canonical")
 TRACK_FIELDS = ("query_frame", "query_canonical", "xy", "xyz", "visible")
@@ -37,12 +43,20 @@ class GTReader:
             _ = (self.manifest["template"]["center"], self.manifest["template"]["scale"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"malformed manifest ({exc.__class__.__name__}: {exc})", path) from exc
+        if self.schema_version not in READABLE_SCHEMAS:
+            raise InputError(f"GT schema_version {self.manifest.get('schema_version')!r} is not one this "
+                             f"facebench reads ({', '.join(map(str, READABLE_SCHEMAS))}); upgrade facebench",
+                             path)
         self._files: dict = {}
 
     # -- metadata ---------------------------------------------------------------------
     @property
     def manifest_sha256(self) -> str:
         return file_sha256(self.root / MANIFEST)
+
+    @property
+    def schema_version(self):
+        return self.manifest.get("schema_version", 1)
 
     @property
     def clip_ids(self) -> list[str]:
@@ -101,7 +115,7 @@ class GTReader:
         if name.startswith("tracks/") and ds.ndim >= 2 and frames != slice(None):
             return ds[:, frames]
         if name in MAP_FIELDS:
-            return ds[frames]
+            return read_dataset(ds, frames)
         return ds[()]
 
     def clip(self, cid: str, fields=MAP_FIELDS + ("tracks",), frames=slice(None)) -> Clip:
@@ -111,7 +125,7 @@ class GTReader:
                     K=g["K"][()], T_cam_from_world=g["T_cam_from_world"][()])
         for name in MAP_FIELDS:
             if name in fields:
-                setattr(clip, name, g[name][frames])
+                setattr(clip, name, read_dataset(g[name], frames))
         if "tracks" in fields:
             t = g["tracks"]
             clip.tracks = Tracks(
@@ -151,6 +165,15 @@ class GTReader:
                     out[k] = v.item() if isinstance(v, np.generic) else v
                 return out
         raise InputError(f"no sequence {participant}/{sequence}", self.root)
+
+    def sequence(self, participant: str, sequence: str, shard: str) -> Sequence:
+        """A whole sequence of ``shard`` as written (every clip, field and group attribute), decoded."""
+        g = self._file(shard)[f"{participant}/{sequence}"]
+        frame_ids, vertices = g["frame_ids"][()], g["vertices"][()]
+        cids = [c for c in self.clip_ids if self._clips[c]["participant"] == participant
+                and self._clips[c]["sequence"] == sequence]
+        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in g.attrs.items()}
+        return Sequence(participant, sequence, frame_ids, vertices, [self.clip(c) for c in cids], attrs)
 
     def close(self) -> None:
         for f in self._files.values():

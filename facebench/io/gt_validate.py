@@ -11,8 +11,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from facebench import SCHEMA_VERSION
 from facebench.errors import InputError
+from facebench.io.encodings import check_encoding, logical
 from facebench.io.gt_reader import GTReader
 from facebench.io.gt_writer import file_sha256
 from facebench.io.schema import CLIP_FIELDS, FILE_ATTRS, SEQUENCE_FIELDS
@@ -69,7 +69,7 @@ def validate_gt(gt_dir, check_hashes: bool = False) -> list[str]:
                 problems.add("clip group missing from its shard", cid)
                 continue
             sizes = {"T": f[key]["frame_ids"].shape[0]} if "frame_ids" in f[key] else {}
-            _check_fields(f[group_path], CLIP_FIELDS, sizes, problems, cid)
+            _check_fields(f[group_path], CLIP_FIELDS, sizes, problems, cid, reader.scale)
             for sym in ("T", "H", "W"):
                 if sym in sizes and sizes[sym] != info.get(sym):
                     problems.add(f"manifest {sym} differs from the stored maps", cid)
@@ -104,8 +104,9 @@ def _check_file_attrs(f, reader: GTReader, rel: str, problems: _Problems) -> Non
     if missing:
         problems.add(f"shard lacks file attributes {missing}", rel)
         return
-    if int(f.attrs["schema_version"]) != SCHEMA_VERSION:
-        problems.add(f"schema_version {f.attrs['schema_version']} (expected {SCHEMA_VERSION})", rel)
+    if int(f.attrs["schema_version"]) != reader.schema_version:
+        problems.add(f"schema_version {f.attrs['schema_version']} "
+                     f"(the manifest says {reader.schema_version})", rel)
     if f.attrs["template_sha256"] != reader.manifest["template"]["sha256"]:
         problems.add("template sha256 differs from the manifest", rel)
     if not np.allclose(f.attrs["canonical_center"], reader.center) or not np.isclose(
@@ -113,12 +114,16 @@ def _check_file_attrs(f, reader: GTReader, rel: str, problems: _Problems) -> Non
         problems.add("canonical center/scale differ from the manifest", rel)
 
 
-def _check_fields(group, fields, sizes: dict, problems: _Problems, where: str) -> None:
+def _check_fields(group, fields, sizes: dict, problems: _Problems, where: str, scale: float = 1.0) -> None:
+    """Each field's (decoded) shape and dtype, and for encoded fields their error-bound metadata."""
     for fld in fields:
         if fld.name not in group:
             problems.add(f"{fld.name} is missing", where)
             continue
         ds = group[fld.name]
-        problem = fld.check(ds.shape, ds.dtype, sizes)
+        try:
+            problem = check_encoding(ds, fld.name, scale) or fld.check(*logical(ds), sizes)
+        except (KeyError, TypeError, ValueError) as exc:
+            problem = f"{fld.name} has malformed encoding attributes ({exc.__class__.__name__})"
         if problem:
             problems.add(problem, where)

@@ -2,7 +2,9 @@
 
 Every shard listed in ``manifest.json`` is re-hashed (sha256) and compared with the
 manifest, then the folder is checked against SPEC §4 (:func:`validate_gt`: file
-attributes, every dataset's shape and dtype, manifest sizes).  Files that no reader
+attributes, every dataset's shape and dtype, manifest sizes, and for schema 2 the
+error-bound metadata of every encoded map: its bound within SPEC's, its measured
+``max_error`` within its bound, its quantisation step within its bound).  Files that no reader
 will ever open are listed too: shard files absent from the manifest (a run killed
 between renaming a shard and committing it; the next ``prepare`` run rewrites
 them) and temporary files (removed by the next ``prepare`` run).  They are not
@@ -35,6 +37,7 @@ class VerifyReport:
     temporaries: list = field(default_factory=list)  # left by a killed run
     n_clips: int = 0
     qc: str = ""  # quality control of prepare (frames per flag); informative, never a failure
+    schema_version: int | None = None
     fatal: str | None = None  # the folder could not be read at all
 
     @property
@@ -48,10 +51,12 @@ class VerifyReport:
     def __str__(self) -> str:
         if self.fatal is not None:
             return f"{self.fatal}\nverify: FAILED"
-        lines = [f"{self.gt_dir}: {len(self.shards)} shards, {self.n_clips} clips"]
+        lines = [f"{self.gt_dir}: {len(self.shards)} shards, {self.n_clips} clips, "
+                 f"schema_version {self.schema_version}"]
         for s in self.shards:
             lines.append(f"  {'ok' if s.status == 'ok' else 'BAD':4s} {s.file}  {s.detail}")
-        lines.append("schema (SPEC §4): " + ("ok" if not self.schema_problems else
+        checked = " (shapes, dtypes, error bounds)" if self.schema_version == 2 else " (shapes, dtypes)"
+        lines.append(f"schema (SPEC §4){checked}: " + ("ok" if not self.schema_problems else
                                              f"{len(self.schema_problems)} problems"))
         lines += [f"  {p}" for p in self.schema_problems]
         if self.unlisted:
@@ -81,6 +86,7 @@ def verify_gt(gt_dir, progress: bool = False) -> VerifyReport:
     manifest = reader.manifest
     report.n_clips = len(manifest.get("clips", []))
     report.qc = qc_summary(manifest)
+    report.schema_version = reader.schema_version
     listed = manifest.get("shards", [])
     for entry in _progress(listed, progress):
         report.shards.append(_check_shard(root, entry))

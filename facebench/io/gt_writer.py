@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from facebench import SCHEMA_VERSION, __version__
+from facebench import __version__
 from facebench.errors import FacebenchError
 from facebench.faults import crash_point
+from facebench.io import encodings
 from facebench.io.clips import Sequence, clip_id
-from facebench.io.schema import CLIP_FIELDS, SEQUENCE_FIELDS
+from facebench.io.schema import CLIP_FIELDS, GT_SCHEMA_VERSION, SEQUENCE_FIELDS
 
 MANIFEST = "manifest.json"
 SHARD_DIR = "shards"
@@ -90,10 +91,21 @@ class GTWriter:
     ``template`` is a :class:`facebench.templates.Template` or a dict with ``name``,
     ``sha256``, ``center`` and ``scale``.  The writer is cheap to pickle (it holds
     only metadata), so it can be shipped to joblib / Dask / Ray workers.
+
+    ``schema_version`` 2 (the default) stores canonical maps in fixed point and depth
+    rounded, within SPEC §4's bounds, and images with ``image_codec`` (jpeg, png or raw);
+    schema 1 stores every array as it is (see :mod:`facebench.io.encodings`).
     """
 
     def __init__(self, out_dir, *, template, dataset: str, config: dict, benchmark: str | None = None,
-                 compression: str | None = "gzip", compression_level: int = 4):
+                 compression: str | None = "gzip", compression_level: int = 4,
+                 schema_version: int = GT_SCHEMA_VERSION, image_codec: str = encodings.DEFAULT_IMAGE_CODEC,
+                 jpeg_quality: int = encodings.JPEG_QUALITY):
+        if schema_version not in (1, 2):
+            raise ValueError(f"cannot write GT schema_version {schema_version} (1 or 2)")
+        if image_codec not in encodings.IMAGE_CODECS:
+            raise FacebenchError(f"unknown image codec {image_codec!r} "
+                                 f"(one of {', '.join(encodings.IMAGE_CODECS)})")
         self.out_dir = Path(out_dir)
         self.template = template_info(template)
         self.dataset = dataset
@@ -102,6 +114,9 @@ class GTWriter:
         self.benchmark = benchmark
         self.compression = compression
         self.compression_level = compression_level
+        self.schema_version = int(schema_version)
+        self.image_codec = image_codec if schema_version >= 2 else "raw"
+        self.jpeg_quality = int(jpeg_quality)
 
     # -- parent side -------------------------------------------------------------------
     @property
@@ -119,10 +134,14 @@ class GTWriter:
             raise FacebenchError(
                 f"{self.manifest_path}: this folder was prepared with template "
                 f"{manifest.get('template', {}).get('name')!r} (different sha256); use a new --out")
+        if manifest.get("schema_version", 1) != self.schema_version:
+            raise FacebenchError(
+                f"{self.manifest_path}: this folder holds schema_version {manifest.get('schema_version', 1)} "
+                f"shards, this run writes {self.schema_version}; use a new --out (or `facebench convert`)")
         return manifest
 
     def _empty_manifest(self) -> dict:
-        return {"schema_version": SCHEMA_VERSION, "facebench_version": __version__,
+        return {"schema_version": self.schema_version, "facebench_version": __version__,
                 "dataset": self.dataset, "benchmark": self.benchmark, "template": self.template,
                 "config": self.config, "config_hash": self.config_hash,
                 "shards": [], "clips": [], "failures": []}
@@ -140,7 +159,8 @@ class GTWriter:
         manifest = self.load_manifest()
         keys = {(s["participant"], s["sequence"]) for s in entry["sequences"]}
         manifest["shards"] = [s for s in manifest["shards"] if s["file"] != entry["file"]]
-        manifest["shards"].append({k: entry[k] for k in ("file", "sha256", "size", "sequences")})
+        manifest["shards"].append({k: entry[k] for k in ("file", "sha256", "size", "sequences", "source")
+                                   if k in entry})
         manifest["shards"].sort(key=lambda s: s["file"])
         manifest["clips"] = sorted(
             [c for c in manifest["clips"] if (c["participant"], c["sequence"]) not in keys]
@@ -235,7 +255,7 @@ class GTWriter:
                 "clips": clips}
 
     def _write_file_attrs(self, f) -> None:
-        f.attrs["schema_version"] = SCHEMA_VERSION
+        f.attrs["schema_version"] = self.schema_version
         f.attrs["facebench_version"] = __version__
         f.attrs["template"] = self.template["name"]
         f.attrs["template_sha256"] = self.template["sha256"]
@@ -277,10 +297,27 @@ class GTWriter:
         problem = fld.check(arr.shape, arr.dtype, sizes)
         if problem:
             raise ValueError(f"{group.name}: {problem}")
+        attrs = {}
+        if self.schema_version >= 2 and arr.size and fld.name == "image" and self.image_codec != "raw":
+            frames, attrs = encodings.encode_images(arr, self.image_codec, self.jpeg_quality)
+            import h5py
+
+            ds = group.create_dataset(fld.name, shape=(len(frames),), dtype=h5py.vlen_dtype(np.uint8),
+                                      track_times=False)
+            for t, blob in enumerate(frames):
+                ds[t] = blob
+            ds.attrs.update(attrs)
+            return
+        if self.schema_version >= 2 and arr.size and fld.name in encodings.BOUNDS:
+            encoded = (encodings.encode_rounded(arr, "depth") if fld.name == "depth" else
+                       encodings.encode_fixed(arr, fld.name, float(self.template["scale"])))
+            if encoded is not None:  # else (inf values) the float32 array is stored exactly
+                arr, attrs = encoded
         kwargs = {"track_times": False}
         if arr.ndim >= 3 and arr.size and self.compression:
             kwargs.update(chunks=(1,) + arr.shape[1:] if fld.shape[0] == "T" else True,
                           compression=self.compression, shuffle=True)
             if self.compression == "gzip":
                 kwargs["compression_opts"] = self.compression_level
-        group.create_dataset(fld.name, data=arr, **kwargs)
+        ds = group.create_dataset(fld.name, data=arr, **kwargs)
+        ds.attrs.update(attrs)

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+GT_SCHEMA_VERSION = 2  # what GTWriter writes by default
+READABLE_SCHEMAS = (1, 2)  # what GTReader reads
+
 
 @dataclass(frozen=True)
 class Field:
@@ -66,7 +69,7 @@ CLIP_FIELDS = (
 )
 
 FILE_ATTRS = {
-    "schema_version": "integer, bumped on any format change",
+    "schema_version": "integer, bumped on any format change: 1 (arrays as they are) or 2 (encoded maps)",
     "facebench_version": "facebench version that wrote the shard",
     "template": "template name (facebench-head, flame)",
     "template_sha256": "sha256 of the template's arrays",

@@ -24,9 +24,13 @@ def dataset_hashes(shard_path) -> dict[str, str]:
     with h5py.File(shard_path, "r") as f:
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
-                arr = np.ascontiguousarray(obj[()])
-                hashes[name] = hashlib.sha256(str(arr.dtype).encode() + str(arr.shape).encode()
-                                              + arr.tobytes()).hexdigest()
+                arr = obj[()]
+                h = hashlib.sha256(str(obj.dtype).encode() + str(obj.shape).encode())
+                for part in (arr if arr.dtype == object else [arr]):  # vlen: one array per element
+                    h.update(np.ascontiguousarray(part).tobytes())
+                for key in sorted(obj.attrs):  # encoded maps: the decoding parameters are data too
+                    h.update(key.encode() + np.asarray(obj.attrs[key]).tobytes())
+                hashes[name] = h.hexdigest()
         f.visititems(visit)
     return hashes
 

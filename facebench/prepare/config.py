@@ -85,6 +85,7 @@ class PipelineConfig:
     compression: str | None
     compression_level: int
     qc: dict | None = None  # thresholds of facebench.prepare.qc, {figure: {warn, fail, ...}}
+    image_codec: str = "jpeg"
 
     @classmethod
     def from_dict(cls, config: dict) -> PipelineConfig:
@@ -95,4 +96,4 @@ class PipelineConfig:
                    n_tracks=int(maps["n_tracks"]), visibility_margin=float(maps["visibility_margin"]),
                    compression=None if compression in (None, "none") else compression,
                    compression_level=int(shards.get("compression_level", 4)),
-                   qc=config.get("qc"))
+                   qc=config.get("qc"), image_codec=str(shards.get("image_codec", "jpeg")))

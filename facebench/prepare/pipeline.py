@@ -144,7 +144,8 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
     index_of = {key: i for i, key in enumerate(everything)}
     writer = GTWriter(out, template=tmpl, dataset=dataset, benchmark=benchmark,
                       config=hashed_config(cfg_dict, tmpl, layout, cameras, frames, resolution),
-                      compression=cfg.compression, compression_level=cfg.compression_level)
+                      compression=cfg.compression, compression_level=cfg.compression_level,
+                      image_codec=cfg.image_codec)
     summary = Summary(out=out)
     with writer.locked():
         writer.remove_temporaries()  # left by a killed run; nothing reads them

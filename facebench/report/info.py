@@ -71,10 +71,17 @@ def _gt_summary(path: Path) -> dict:
         "manifest sha256": reader.manifest_sha256,
     }
     fields["quality control"], rows = qc_lines(m)
-    out = {"kind": "gt", "path": str(path), "title": "ground-truth folder", "fields": fields}
+    from facebench.io.encodings import storage_summary
+
+    with reader:
+        storage = storage_summary(reader)
+    bpf = storage["bytes_per_pixel_frame"]
+    fields["bytes/pixel-frame"] = f"{bpf:.2f} (listed shards / summed T*H*W)" if bpf else "-"
+    tables = {"encoding": [f"{k:<10} {v}" for k, v in storage["encoding"].items()]}
     if rows:
-        out["tables"] = {"quality control (sequences not passing)": rows}
-    return out
+        tables["quality control (sequences not passing)"] = rows
+    return {"kind": "gt", "path": str(path), "title": "ground-truth folder", "fields": fields,
+            "tables": tables}
 
 
 def qc_lines(manifest: dict) -> tuple[str, list[str]]:

@@ -48,7 +48,7 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
                holes: float = 0.0, flying_pixels: bool = False, truth_dir=None, truth_gt=None,
                template=None, progress: bool = True, n_participants: int | None = None,
                gt_resolution: tuple[int, int] | None = None, n_tracks: int = 256,
-               workers: int = 1, threads: int = 2) -> SynthResult:
+               workers: int = 1, threads: int = 2, gt_options: dict | None = None) -> SynthResult:
     """Render a synthetic capture of ``participants`` x ``sequences`` into ``out`` (SPEC §3 layout).
 
     participants: 3-digit id strings (default: ``n_participants`` ids from 101, else ["101"]);
@@ -56,7 +56,8 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
     N for the first N of :data:`facebench.synth.motion.SEQUENCES` (default: the preset's);
     frames: frame count (default: the preset's); stride: timestep step between frames.
     truth_dir: truth folder, default ``{out}-truth`` (must not be inside ``out``);
-    truth_gt: optional GT folder for exact SPEC §4 shards (one per sequence);
+    truth_gt: optional GT folder for exact SPEC §4 shards (one per sequence); ``gt_options``
+    go to its GTWriter (e.g. ``{"image_codec": "png"}``, ``{"schema_version": 1}``);
     gt_resolution: (width, height) of the GT clips, default the capture resolution;
     n_tracks: GT tracks per clip; workers: processes rendering sequences in parallel
     and ``threads`` cameras per frame at once in each (the output is identical for any
@@ -101,7 +102,8 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
         gt_writer = GTWriter(truth_gt, template=tmpl, dataset="synth",
                              config={"generator": "synth", "preset": preset, "seed": seed,
                                      "frame_ids": frame_ids.tolist(), "gt_resolution": gt_resolution,
-                                     "n_tracks": n_tracks})
+                                     "n_tracks": n_tracks},
+                             **(gt_options or {}))
     from facebench.synth.render_job import CaptureConfig, render_sequence, write_participant
 
     cfg = CaptureConfig(out=str(out), truth=str(truth), layout=layout, seed=int(seed), n_cameras=n_cams,
