@@ -33,6 +33,10 @@ def test_outliers_on_the_worse_side_only():
     assert outlier_flags(dict(list(values.items())[-4:]), "canonical", "mean_mm", False) == []  # < 5 clips
     z = modified_z(list(values.values()))
     assert z[5] > OUTLIER_Z > z[:5].max()
+    # a perfect method's rounding-level spread (1e-13 mm) is no failure, however large its z
+    rounding = {f"p/s/{i}": v for i, v in enumerate([3e-14, 3e-14, 2.9e-14, 3.1e-14, 3e-14, 9.8e-14])}
+    assert modified_z(list(rounding.values()))[5] > OUTLIER_Z
+    assert outlier_flags(rounding, "canonical", "mean_mm", higher_is_better=False) == []
 
 
 @pytest.fixture(scope="module")

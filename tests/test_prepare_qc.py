@@ -71,6 +71,14 @@ def test_wrong_pose_40_degrees_fails_only_its_frame(good):
     assert q["figures"]["pose_jump_deg"][2] > 35
 
 
+def test_pose_off_by_16_5_degrees_fails(good):
+    """The failure an independent check found (one frame 16.5 deg off, residual 0.09 mm) is flagged."""
+    tm, fit, clouds, thr = good
+    q = _flags(tm, _turn_frame(fit, 3, 16.5), clouds, thr)
+    assert q["frame_flags"][3] == "fail" and q["figures"]["fit_residual_mm"][3] < 0.1
+    assert q["frame_flags"].count("pass") == T - 1
+
+
 def test_cloud_rotated_40_degrees_fails(good):
     """The fit stays put but the data moved: the cloud -> mesh direction sees it."""
     from facebench.prepare.pointcloud import PointCloud

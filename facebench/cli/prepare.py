@@ -5,7 +5,7 @@ import click
 
 @click.group()
 def prepare():
-    """Build ground-truth shards: `nersemble` from a capture, `synth-v1` for the synthetic benchmark."""
+    """Build ground-truth shards: `nersemble` from a capture, `synth-v1` / `synth-v2` (synthetic)."""
 
 
 @prepare.command("nersemble")
@@ -44,13 +44,22 @@ def nersemble(root, out, layout, participants, sequences, cameras, frames, resol
     click.echo(str(summary))
 
 
-@prepare.command("synth-v1")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="GT folder (default: $FACEBENCH_HOME/gt/synth-v1).")
-@click.option("--capture", type=click.Path(file_okay=False), default=None,
-              help="Keep the rendered capture here (default: a temporary folder, deleted).")
-def synth_v1(out, capture):
-    """Build the synth-v1 benchmark's GT: render its captures and write the exact truth."""
-    from facebench.prepare import prepare_synth_benchmark
+def _synth_command(name: str, about: str):
+    """``facebench prepare NAME`` for a synthetic benchmark (its GT is rendered, exact)."""
 
-    click.echo(str(prepare_synth_benchmark("synth-v1", out=out, capture=capture)))
+    @prepare.command(name, help=f"Build the {name} benchmark's GT ({about}): render its captures, "
+                                "write the exact truth.")
+    @click.option("--out", type=click.Path(file_okay=False), default=None,
+                  help=f"GT folder (default: $FACEBENCH_HOME/gt/{name}).")
+    @click.option("--capture", type=click.Path(file_okay=False), default=None,
+                  help="Keep the rendered capture here (default: a temporary folder, deleted).")
+    @click.option("--quiet", is_flag=True, help="No progress bar.")
+    def command(out, capture, quiet):
+        from facebench.prepare import prepare_synth_benchmark
+
+        click.echo(str(prepare_synth_benchmark(name, out=out, capture=capture, progress=not quiet)))
+    return command
+
+
+synth_v1 = _synth_command("synth-v1", "procedural facebench-head subjects")
+synth_v2 = _synth_command("synth-v2", "scanned-face ICT subjects with fine relief")

@@ -10,6 +10,8 @@ A clip is flagged, with its reason, when
   flagged when z > ``OUTLIER_Z`` (3.5) in the direction the metric gets worse,
   with at least ``MIN_CLIPS_FOR_OUTLIERS`` scored clips.  When MAD is 0 the
   mean absolute deviation stands in (z = (x - median) / (1.2533 mean|x - median|)).
+  A clip within ``OUTLIER_MIN_GAP`` x max(1, |median|) of the median is never an
+  outlier: spreads at rounding level (a perfect method's 1e-13 mm) flag nothing.
 
 Flagged clips stay in every mean (nothing is silently dropped); the flags are
 listed in the results record and counted on leaderboards (nothing is silently kept).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 OUTLIER_Z = 3.5
+OUTLIER_MIN_GAP = 1e-6  # relative to max(1, |median|): below this a difference is rounding, not failure
 MIN_CLIPS_FOR_OUTLIERS = 5
 
 
@@ -53,16 +56,18 @@ def outlier_flags(per_clip_values: dict[str, float], task: str, metric: str, hig
     z = modified_z(values)
     worse = -z if higher_is_better else z
     med = float(np.median(values))
+    gap = np.abs(values - med) > OUTLIER_MIN_GAP * max(1.0, abs(med))
     return [{"clip": cid, "task": task, "kind": "outlier",
              "reason": f"{metric} {values[i]:.4g} is an outlier (modified z {z[i]:+.1f}, "
                        f"|z| > {threshold:g}; median over {len(ids)} clips {med:.4g})"}
-            for i, cid in enumerate(ids) if worse[i] > threshold]
+            for i, cid in enumerate(ids) if worse[i] > threshold and gap[i]]
 
 
 def outlier_rule(metric: str) -> str:
     """The rule as echoed into a task's protocol."""
     return (f"modified z-score of {metric} > {OUTLIER_Z:g} on the worse side, "
-            f"over the method's clips (>= {MIN_CLIPS_FOR_OUTLIERS} clips)")
+            f"over the method's clips (>= {MIN_CLIPS_FOR_OUTLIERS} clips), "
+            f"and more than {OUTLIER_MIN_GAP:g} x max(1, |median|) from the median")
 
 
 def collect_flags(alignment_flags: list[dict], per_clip: dict, scored: dict, bench, tasks) -> list[dict]:
