@@ -78,8 +78,6 @@ def test_ict_subject_is_outside_the_linear_model(ict, capture):
 
 
 def test_ict_capture_has_exact_gt(ict, capture):
-    import h5py
-
     from facebench.io.shards import GTReader, validate_gt
 
     assert validate_gt(capture.gt_dir) == []
@@ -89,10 +87,8 @@ def test_ict_capture_has_exact_gt(ict, capture):
     truth = np.load(capture.truth_dir / pid / seq / "truth.npz")
     w = truth["expression"]
     assert w.shape[1] == 53 and w.min() >= 0 and w.max() <= 1
-    with h5py.File(next((capture.gt_dir / "shards").glob("*.h5")), "r") as f:
-        c = f[f"{pid}/{seq}/cameras/222200037"]
-        mask, canon, image = c["mask"][()], c["canonical"][()], c["image"][()]
-        K, T_cw = c["K"][()], c["T_cam_from_world"][()]
+    c = reader.clip(f"{pid}/{seq}/222200037")  # decoded (schema 2 stores some maps encoded)
+    mask, canon, image, K, T_cw = c.mask, c.canonical, c.image, c.K, c.T_cam_from_world
     assert (mask == 1).sum() > 50 and np.all(np.isfinite(canon[mask == 1]))
     # face pixels' canonical coordinates lie on the subject's surface where the pixel looks
     ys, xs = np.nonzero(mask[0] == 1)
