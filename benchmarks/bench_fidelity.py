@@ -39,6 +39,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--work", default=None, help="keep the capture and GT folders here")
     ap.add_argument("--json", default=None, help="write the figures to this file")
     ap.add_argument("--compare-only", action="store_true", help="compare an earlier --work run")
+    ap.add_argument("--template", default="facebench-head",
+                    help="subject and fitting template (same model: absolute canonical error); the "
+                         "template-free measures for other pairs are in bench_fidelity_matrix.py")
     args = ap.parse_args(argv)
 
     from facebench.prepare import prepare_nersemble
@@ -47,7 +50,7 @@ def main(argv=None) -> dict:
     from facebench.templates import load
 
     work = Path(args.work or tempfile.mkdtemp(prefix="facebench-fidelity-"))
-    template = load("facebench-head")
+    template = load(args.template)
     t0 = time.perf_counter()
     if (work / "truth-gt" / "manifest.json").exists():  # reuse a capture rendered by an earlier run
         from facebench.synth.api import PRESETS
@@ -58,7 +61,7 @@ def main(argv=None) -> dict:
         synth = synthesize(work / "capture", preset=args.preset, layout=args.layout, seed=args.seed,
                        sequences=args.sequences, frames=args.frames, depth_noise_mm=args.depth_noise,
                        holes=args.holes, flying_pixels=args.flying_pixels, truth_dir=work / "truth",
-                           truth_gt=work / "truth-gt", progress=False)
+                           truth_gt=work / "truth-gt", progress=False, template=args.template)
     t_synth = time.perf_counter() - t0
     if args.compare_only:
         figures = compare(work / "truth-gt", work / "gt", template)
@@ -69,7 +72,7 @@ def main(argv=None) -> dict:
 
         shutil.rmtree(work / "gt")
     summary = prepare_nersemble(work / "capture", work / "gt", layout=args.layout, config=args.config,
-                                progress=False)
+                                progress=False, template=args.template)
     print(summary)
     figures = compare(work / "truth-gt", work / "gt", template)
     frames = max(1, summary.frames)
