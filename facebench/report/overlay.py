@@ -91,17 +91,23 @@ def _even(row: np.ndarray, block: int = 16) -> np.ndarray:
     return padded
 
 
+def _rows(images, out: dict):
+    """(T, row(t)): the overlay row of frame t at output size, colour ranges shared over the clip."""
+    T, H, W = np.asarray(images).shape[:3]
+    near_far = depth_range(out["depth"])
+    colors = track_colors(len(out["tracks_xy"]))
+    scale = _scale_for(H, W)
+    return T, lambda t: _resize(frame_panel(images, out, int(t), near_far, colors), scale)
+
+
 def write_overlay_video(path, images, out: dict, fps: int = FPS) -> Path:
     """The overlay as an H.264 .mp4 (imageio-ffmpeg); returns its path."""
     import imageio_ffmpeg
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    T, H, W = np.asarray(images).shape[:3]
-    near_far = depth_range(out["depth"])
-    colors = track_colors(len(out["tracks_xy"]))
-    scale = _scale_for(H, W)
-    first = _even(_resize(frame_panel(images, out, 0, near_far, colors), scale))
+    T, row_at = _rows(images, out)
+    first = _even(row_at(0))
     writer = imageio_ffmpeg.write_frames(
         str(path),
         (first.shape[1], first.shape[0]),
@@ -113,7 +119,7 @@ def write_overlay_video(path, images, out: dict, fps: int = FPS) -> Path:
     writer.send(None)
     try:
         for t in range(T):
-            row = first if t == 0 else _even(_resize(frame_panel(images, out, t, near_far, colors), scale))
+            row = first if t == 0 else _even(row_at(t))
             writer.send(np.ascontiguousarray(row))
     finally:
         writer.close()
@@ -126,13 +132,10 @@ def write_contact_sheet(path, images, out: dict, n_frames: int = 6) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    T, H, W = np.asarray(images).shape[:3]
-    near_far = depth_range(out["depth"])
-    colors = track_colors(len(out["tracks_xy"]))
-    scale = _scale_for(H, W)
+    T, row_at = _rows(images, out)
     rows = []
     for t in np.unique(np.linspace(0, T - 1, min(n_frames, T)).round().astype(int)):
-        row = Image.fromarray(_resize(frame_panel(images, out, int(t), near_far, colors), scale))
+        row = Image.fromarray(row_at(t))
         ImageDraw.Draw(row).text((4, 4), f"frame {t}", fill=(255, 255, 255))
         rows.append(np.asarray(row))
     header = np.full((18, rows[0].shape[1], 3), 255, np.uint8)

@@ -34,6 +34,13 @@ from facebench.synth.motion import Performance, _events, _smooth
 
 DETAIL_RMS_M = 0.35e-3
 DETAIL_MAX_M = 1.0e-3
+# Expression events: (recipe key, events per second, (blendshape, weight at full activation) ...)
+_EVENTS = (
+    ("smile", 0.25, (("mouthSmile", 0.9), ("cheekSquint", 0.5), ("eyeSquint", 0.25))),
+    ("surprise", 0.35, (("browInnerUp", 0.8), ("browOuterUp", 0.8), ("eyeWide", 0.6), ("jawOpen", 0.3))),
+    ("shout", 0.3, (("jawOpen", 0.6), ("mouthStretch", 0.5), ("browInnerUp", 0.3))),
+    ("frown", 0.2, (("browDown", 0.8), ("mouthFrown", 0.7), ("noseSneer", 0.3))),
+)
 
 
 def _rng(seed: int, *keys: str) -> np.random.Generator:
@@ -76,23 +83,10 @@ def arkit_performance(base: Performance, seed: int, participant: str, recipe: di
     add("mouthPucker", 0.3 * shaping[:, 1])
     add("mouthLowerDown", 0.3 * shaping[:, 2])
     add("mouthUpperUp", 0.2 * shaping[:, 3])
-    smile = recipe.get("smile", 0.0) * _events(rng, t, 0.25)
-    add("mouthSmile", 0.9 * smile)
-    add("cheekSquint", 0.5 * smile)
-    add("eyeSquint", 0.25 * smile)
-    surprise = recipe.get("surprise", 0.0) * _events(rng, t, 0.35)
-    add("browInnerUp", 0.8 * surprise)
-    add("browOuterUp", 0.8 * surprise)
-    add("eyeWide", 0.6 * surprise)
-    add("jawOpen", 0.3 * surprise)
-    shout = recipe.get("shout", 0.0) * _events(rng, t, 0.3)
-    add("jawOpen", 0.6 * shout)
-    add("mouthStretch", 0.5 * shout)
-    add("browInnerUp", 0.3 * shout)
-    frown = recipe.get("frown", 0.0) * _events(rng, t, 0.2)
-    add("browDown", 0.8 * frown)
-    add("mouthFrown", 0.7 * frown)
-    add("noseSneer", 0.3 * frown)
+    for key, rate, shapes in _EVENTS:
+        level = recipe.get(key, 0.0) * _events(rng, t, rate)
+        for shape, weight in shapes:
+            add(shape, weight * level)
     brows = np.clip(_smooth(rng, t, 2, 0.3, 1.0), 0, 1) * (0.3 + recipe.get("expr", 0.3))
     add("browInnerUp", 0.5 * brows[:, 0])
     add("browOuterUp", 0.4 * brows[:, 0])
