@@ -24,8 +24,8 @@ def bench(config: str, device: str, frames: int, size: int, window: int, threads
     import torch
 
     from facebench.baseline.config import get_config
+    from facebench.baseline.inference import run_transformer
     from facebench.baseline.model import FaceTransformer, count_parameters
-    from facebench.baseline.predict import run_transformer
 
     if threads:
         torch.set_num_threads(threads)

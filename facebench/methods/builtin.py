@@ -1,6 +1,6 @@
 """The reference transformer and the trivial rows as registered methods.
 
-The maps themselves come from :mod:`facebench.baseline.predict` (``run_transformer``)
+The maps themselves come from :mod:`facebench.baseline.inference` (``run_transformer``)
 and :mod:`facebench.baseline.trivial`; this module only adapts them to the
 registry's contract (:mod:`facebench.methods.base`).
 """
@@ -56,7 +56,7 @@ class Transformer(Method):
         }
 
     def predict_clip(self, clip: ClipInput) -> dict:
-        from facebench.baseline.predict import run_transformer
+        from facebench.baseline.inference import run_transformer
 
         return run_transformer(
             self.model,
