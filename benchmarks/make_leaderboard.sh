@@ -2,8 +2,7 @@
 # Rebuild the committed synth-v1 leaderboard from scratch:
 #   prepare synth-v1 GT -> facebench predict (every shipped method) -> evaluate -> leaderboard publish.
 # Usage: [BENCH=synth-v2] benchmarks/make_leaderboard.sh [WORK_DIR] [LEADERBOARD_DIR]
-#   BENCH            benchmark to rebuild (default: synth-v1; synth-v2 once `facebench prepare synth-v2`
-#                    exists: today prepare_synth_benchmark("synth-v2") is library-only)
+#   BENCH            benchmark to rebuild: synth-v1 (default) or synth-v2
 #   WORK_DIR         scratch folder for the GT and predictions (default: build/leaderboard)
 #   LEADERBOARD_DIR  where the tables and results/{benchmark}/*.json go (default: leaderboards)
 # Every step is a documented facebench command; nothing is downloaded.
