@@ -76,7 +76,9 @@ def main():
         both.paste(row.resize((sheet.size[0], int(row.size[1] * sheet.size[0] / row.size[0]))),
                    (0, sheet.size[1] + 8))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    both.save(args.out)
+    # docs-sized: 3/4 scale, 256 colours (the full sheet is 3 MB)
+    both = both.resize((both.size[0] * 3 // 4, both.size[1] * 3 // 4), Image.LANCZOS)
+    both.quantize(256, method=Image.Quantize.MEDIANCUT).save(args.out, optimize=True)
     print(f"wrote {args.out} ({both.size[0]}x{both.size[1]})")
 
 
