@@ -333,8 +333,8 @@ def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progr
     """Normal offsets d (T,V): data term + Laplacian + magnitude + temporal priors; returns (T,V,3).
 
     With ``photo`` (a :class:`~facebench.prepare.photo.PhotoTerm`) also a tangential residual
-    (T,V,3) minus its normal part, Laplacian-smooth, small and smooth in time, that keeps each
-    face vertex on the same skin texture from frame to frame."""
+    (T,V,3) minus its normal part, Laplacian-smooth, bounded by ``max_tangential`` and kept small
+    by the magnitude prior, that keeps each face vertex on the same skin texture from frame to frame."""
     T, V, _ = base.shape
     if config.offset_iterations <= 0 or config.max_offset <= 0:
         return base.cpu().double().numpy()
