@@ -19,11 +19,11 @@ from facebench.prepare.pointcloud import FusionConfig
 DEFAULT_PIPELINE = "nersemble.yaml"
 
 
-def default_config() -> dict:
-    """The shipped defaults (``pipelines/nersemble.yaml``) as a dict."""
+def default_config(pipeline: str = DEFAULT_PIPELINE) -> dict:
+    """The shipped defaults (``pipelines/nersemble.yaml``, or ``pipeline``) as a dict."""
     from facebench.resources import pipelines_dir
 
-    return _read_yaml(pipelines_dir() / DEFAULT_PIPELINE)
+    return _read_yaml(pipelines_dir() / pipeline)
 
 
 def _read_yaml(path) -> dict:
@@ -56,9 +56,10 @@ def merge(base: dict, override: dict, where: str = "") -> dict:
     return out
 
 
-def load_config(path=None, overrides: dict | None = None) -> dict:
-    """Defaults, then the file at ``path`` (if any), then ``overrides`` (a dict of the same shape)."""
-    config = default_config()
+def load_config(path=None, overrides: dict | None = None, pipeline: str = DEFAULT_PIPELINE) -> dict:
+    """Defaults (``pipelines/{pipeline}``), then the file at ``path`` (if any), then ``overrides``
+    (a dict of the same shape)."""
+    config = default_config(pipeline)
     if path is not None:
         config = merge(config, _read_yaml(path))
     if overrides:

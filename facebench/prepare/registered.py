@@ -1,0 +1,256 @@
+"""``prepare multiface`` / ``prepare ava256``: GT shards from registered meshes (SPEC §2, §4).
+
+Any :class:`facebench.registered.RegisteredCapture` works.  Per sequence (one worker
+job, one shard, the same manifest, resume and joblib backends as
+:mod:`facebench.prepare.pipeline`):
+
+* **read**: images (and the dataset's masks / depth) of the selected cameras and frames,
+  resized to ``resolution``; the registered vertices of every frame;
+* **bind**: the participant's binding (:func:`facebench.prepare.register_fit.bind`, on
+  its neutral frame; computed once per worker process and participant);
+* **fit**: the template through the binding, frame by frame
+  (:func:`facebench.prepare.register_fit.track`);
+* **maps**: depth is the dataset's depth where it has one, else the registered mesh
+  ray cast into each camera; foreground is where that depth is valid (and the dataset's
+  mask, when it has one, says foreground); then depth, canonical, mask and tracks exactly
+  as ``prepare nersemble`` (:func:`facebench.prepare.sequence.build_clips`), and the same
+  QC figures (:func:`facebench.prepare.qc.sequence_qc`, with the registered vertices as
+  the "cloud").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facebench.errors import FacebenchError, InputError
+
+PIPELINE = "registered.yaml"
+STAGES = ("read", "bind", "fit", "maps")
+_BINDINGS: dict = {}  # (dataset, root, participant, template sha, config) -> Binding, per process
+
+
+def open_registered(dataset: str, root):
+    """The reader of ``dataset`` (multiface | ava256) over ``root``."""
+    if dataset == "multiface":
+        from facebench.registered.multiface import open_multiface
+
+        return open_multiface(root)
+    if dataset == "ava256":
+        from facebench.registered.ava256 import open_ava256
+
+        return open_ava256(root)
+    raise FacebenchError(f"unknown registered-mesh dataset {dataset!r} (multiface, ava256)")
+
+
+def registered_config(config: dict):
+    from facebench.prepare.register_fit import RegisteredConfig
+
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.get("registered", {}).items()}
+    return RegisteredConfig(**values)
+
+
+def read_registered_views(capture, pid, seq, names, frame_ids, resolution=None):
+    """``facebench.prepare.sequence.Views`` of the selected cameras (alpha: the dataset's mask or 1)."""
+    from facebench.prepare.sequence import Views, _resize, target_size
+
+    cams, images, alphas, depths = [], [], [], []
+    for name in names:
+        frames = [capture.read_view(pid, seq, int(f), name) for f in frame_ids]
+        h, w = frames[0].image.shape[:2]
+        size = target_size(w, h, resolution)
+        for f in frames:
+            if f.image.shape[:2] != (h, w):
+                raise InputError(f"camera {name}: frame {f.frame_id} is "
+                                 f"{f.image.shape[1]}x{f.image.shape[0]}, frame {frames[0].frame_id} {w}x{h}")
+        cam = capture.camera(pid, seq, name, *size)
+        cams.append(cam)
+        images.append(np.stack([_resize(f.image, size) for f in frames]))
+        alphas.append(np.stack([_resize(np.ones((h, w), np.float32) if f.mask is None
+                                        else np.asarray(f.mask, np.float32), size) for f in frames]))
+        depths.append(None if frames[0].depth is None else np.stack(
+            [_resize(np.asarray(f.depth, np.float32), size, nearest=True) for f in frames]))
+    return Views(list(names), cams, images, alphas, depths)
+
+
+def participant_binding(capture, dataset, root, pid, template, cfg, config: dict):
+    """The participant's binding, computed on first use in this process."""
+    from facebench.io.gt_writer import config_hash
+    from facebench.prepare.register_fit import bind
+
+    key = (dataset, str(root), pid, template.sha256, config_hash(config))
+    if key not in _BINDINGS:
+        seq, fid = capture.neutral_frame(pid)
+        names = capture.cameras(pid, seq)
+        if not names:
+            raise InputError(f"participant {pid}: no cameras in the neutral sequence {seq}")
+        cams = [capture.camera(pid, seq, n) for n in names]
+        _BINDINGS.clear()
+        _BINDINGS[key] = bind(template, capture.mesh_vertices(pid, seq, fid), capture.mesh_faces(pid), cams,
+                              names, cfg.fit, registered_config(config))
+        _BINDINGS[key].stats.update(neutral_sequence=seq, neutral_frame=int(fid))
+    return _BINDINGS[key]
+
+
+def prepare_registered_sequence(capture, dataset, root, pid, seq, names, frame_ids, template, config: dict,
+                                resolution=None, progress=None):
+    """GT of one sequence: ``(facebench.io.shards.Sequence, stats dict)``."""
+    from facebench.geometry import vertex_normals
+    from facebench.geometry.cache import cached_raycaster
+    from facebench.io.shards import Sequence
+    from facebench.prepare.config import PipelineConfig
+    from facebench.prepare.pointcloud import PointCloud
+    from facebench.prepare.qc import sequence_qc
+    from facebench.prepare.register_fit import track
+    from facebench.prepare.sequence import _Clock, build_clips
+
+    cfg = PipelineConfig.from_dict(config)
+    clock = _Clock(None)
+
+    def lap(name):
+        clock.lap(name)
+        if progress is not None:
+            i = STAGES.index(name)
+            progress(name, STAGES[i + 1] if i + 1 < len(STAGES) else "write")
+
+    frame_ids = np.asarray(frame_ids, dtype=np.int32)
+    views = read_registered_views(capture, pid, seq, names, frame_ids, resolution)
+    faces = np.asarray(capture.mesh_faces(pid), np.int64)
+    reg = np.stack([capture.mesh_vertices(pid, seq, int(f)) for f in frame_ids])
+    lap("read")
+    binding = participant_binding(capture, dataset, root, pid, template, cfg, config)
+    lap("bind")
+    fit = track(template, binding, reg, registered_config(config))
+    lap("fit")
+    for i, cam in enumerate(views.cameras):  # the registered surface stands in for missing depth
+        rendered = np.stack([cached_raycaster(reg[t], faces).render(cam).depth for t in range(len(reg))])
+        rendered = rendered.astype(np.float32)
+        depth = rendered if views.depths[i] is None else views.depths[i]
+        on = np.isfinite(depth) & (views.alphas[i] >= cfg.fusion.alpha_threshold)
+        views.depths[i] = np.where(on, depth, np.nan).astype(np.float32)
+        views.alphas[i] = on.astype(np.float32)
+    clips = build_clips(template, fit.vertices, views, pid, seq, cfg)
+    lap("maps")
+    clouds = [PointCloud(r, vertex_normals(r, faces)) for r in reg]
+    quality = sequence_qc(template, fit, clouds, clips, frame_ids, cfg.qc)
+    residual = float(np.nanmedian(fit.residual_mm)) if np.isfinite(fit.residual_mm).any() else float("nan")
+    attrs = {"template": template.name, "fit_residual_mm": residual,
+             "fit_matched_fraction": float(np.mean(fit.matched)), "fit_init": "registered mesh",
+             "source": f"{dataset} registered mesh", "registered_vertices": int(reg.shape[1]),
+             "binding": {k: v for k, v in binding.stats.items()},
+             "qc": quality, "qc_flag": quality["flag"]}
+    seq_out = Sequence(participant=pid, sequence=seq, frame_ids=frame_ids,
+                       vertices=fit.vertices.astype(np.float32), clips=clips, attrs=attrs)
+    stats = {"participant": pid, "sequence": seq, "frames": len(frame_ids), "clips": len(clips),
+             "views": len(clips) * len(frame_ids), "fit_residual_mm": residual, "seconds": clock.wall,
+             "cpu_seconds": clock.cpu, "qc": quality["frames"]}
+    return seq_out, stats
+
+
+def _job(dataset, root, pid, seq, names, frame_ids, template_name, config, resolution, writer, index,
+         on_error, show_stages=False):
+    """Worker side: one sequence to one shard.  Returns ("ok", entry, stats) or ("failed", key, error)."""
+    from facebench.prepare.pipeline import _stage_callback
+    from facebench.templates import load
+
+    bar = None
+    if show_stages:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(STAGES), desc=f"{pid}/{seq}", unit="stage", leave=False)
+    try:
+        with open_registered(dataset, root) as capture:
+            seq_out, stats = prepare_registered_sequence(
+                capture, dataset, root, pid, seq, names, frame_ids, load(template_name), config, resolution,
+                progress=None if bar is None else _stage_callback(bar))
+        return "ok", writer.write_sequence(seq_out, index), stats
+    except Exception as exc:
+        if on_error == "raise":
+            raise
+        return "failed", f"{pid}/{seq}", f"{type(exc).__name__}: {exc}"
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def select(capture, participants=None, sequences=None, cameras=None, frames=None):
+    """[(participant, sequence, camera names, frame ids)] of the selection (unknown names: InputError)."""
+    from facebench.nersemble.select import parse_frames, select_names
+
+    frange = parse_frames(frames)
+    out = []
+    for pid in select_names(capture.participants(), participants, "participant"):
+        all_seqs = capture.sequences(pid)
+        for seq in (select_names(all_seqs, sequences, "sequence") if sequences else all_seqs):
+            names = capture.cameras(pid, seq)
+            names = select_names(names, cameras, "camera") if cameras else names
+            ids = frange.select(capture.frame_ids(pid, seq))
+            if names and len(ids):
+                out.append((pid, seq, names, ids))
+    return out
+
+
+def prepare_registered(dataset: str, root, out, participants=None, sequences=None, cameras=None, frames=None,
+                       resolution=None, template="ict-light", config=None, workers=1, backend="loky",
+                       scheduler=None, progress=True, on_error="raise", benchmark=None):
+    """Prepare GT from a registered-mesh capture (``dataset``: multiface | ava256) into ``out``.
+
+    Arguments as :func:`facebench.prepare.pipeline.prepare_nersemble`; ``config``: None
+    (shipped ``pipelines/registered.yaml``), a YAML path overriding it, or a dict of overrides.
+    """
+    import time
+    from pathlib import Path
+
+    import joblib
+
+    from facebench.io.shards import GTWriter
+    from facebench.prepare.config import PipelineConfig, load_config
+    from facebench.prepare.parallel import backend_context
+    from facebench.prepare.pipeline import ON_ERROR, Summary, _add, _progress_bar, hashed_config
+    from facebench.templates import load
+
+    if on_error not in ON_ERROR:
+        raise FacebenchError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    start = time.perf_counter()
+    out = Path(out)
+    cfg_dict = (load_config(None, config, pipeline=PIPELINE) if isinstance(config, dict)
+                else load_config(config, pipeline=PIPELINE))
+    registered_config(cfg_dict)  # unknown keys fail here, not in a worker
+    cfg = PipelineConfig.from_dict(cfg_dict)
+    tmpl = load(template)
+    with open_registered(dataset, root) as capture:
+        everything = sorted((p, s) for p in capture.participants() for s in capture.sequences(p))
+        selection = select(capture, participants, sequences, cameras, frames)
+    index_of = {key: i for i, key in enumerate(everything)}
+    writer = GTWriter(out, template=tmpl, dataset=dataset, benchmark=benchmark,
+                      config=hashed_config(cfg_dict, tmpl, dataset, cameras, frames, resolution),
+                      compression=cfg.compression, compression_level=cfg.compression_level,
+                      image_codec=cfg.image_codec)
+    summary = Summary(out=out)
+    with writer.locked():
+        writer.remove_temporaries()
+        todo = [s for s in selection if not writer.is_done(s[0], s[1])]
+        summary.sequences_skipped = len(selection) - len(todo)
+        stages = bool(progress) and backend == "loky" and (len(todo) == 1 or int(workers) == 1)
+        jobs = [joblib.delayed(_job)(dataset, str(root), pid, seq, list(names), np.asarray(ids), template,
+                                     cfg_dict, resolution, writer, index_of[(pid, seq)], on_error, stages)
+                for pid, seq, names, ids in todo]
+        bar = _progress_bar(len(jobs), progress)
+        try:
+            with backend_context(backend, workers, scheduler) as n_jobs:
+                n_jobs = 1 if len(jobs) <= 1 else min(n_jobs, len(jobs))
+                parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+                results = parallel(jobs) if jobs else []
+                for status, payload, info in results:
+                    if status == "ok":
+                        writer.commit(payload)
+                        _add(summary, info)
+                    else:
+                        writer.record_failure(*payload.split("/", 1), info)
+                        summary.failures.append((payload, info))
+                    if bar is not None:
+                        bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+    summary.seconds = time.perf_counter() - start
+    return summary
