@@ -5,7 +5,7 @@ import click
 
 @click.group()
 def prepare():
-    """Build ground-truth shards: `nersemble` from a capture, `synth-v1` / `synth-v2` (synthetic)."""
+    """Build ground-truth shards from a capture (`nersemble`, `multiface`, `ava256`) or `synth-v1` / `-v2`."""
 
 
 @prepare.command("nersemble")
@@ -42,6 +42,51 @@ def nersemble(root, out, layout, participants, sequences, cameras, frames, resol
                                 config=config_file, workers=workers, backend=backend, scheduler=scheduler,
                                 on_error=on_error)
     click.echo(str(summary))
+
+
+def _registered_command(dataset: str, about: str, root_help: str):
+    """``facebench prepare DATASET ROOT --out DIR``: GT from a capture with registered meshes."""
+
+    @prepare.command(dataset, help=f"Fit the template to {about}'s registered meshes and write GT shards "
+                                   f"(resumable; docs/REGISTERED.md).  {root_help}")
+    @click.argument("root", type=click.Path(exists=True, file_okay=False))
+    @click.option("--out", required=True, type=click.Path(file_okay=False),
+                  help="GT folder to write (or resume).")
+    @click.option("--participants", default=None, help="Comma-separated participant ids (default: all).")
+    @click.option("--sequences", default=None, help="Comma-separated sequence names (default: all).")
+    @click.option("--cameras", default=None, help="Comma-separated camera names (default: all).")
+    @click.option("--frames", default=None, metavar="START:STOP:STEP",
+                  help="Frame ids to use (default: all).")
+    @click.option("--resolution", type=click.IntRange(min=8), default=None,
+                  help="Long side in pixels of the stored images and maps (K is updated).")
+    @click.option("--template", default="ict-light", show_default=True,
+                  help="ict-light, facebench-head, or flame:PATH/TO/generic_model.pkl.")
+    @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="YAML overriding pipelines/registered.yaml.")
+    @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                  help="Sequences prepared in parallel.")
+    @click.option("--backend", type=click.Choice(["loky", "dask", "ray"]), default="loky", show_default=True)
+    @click.option("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler or Ray address.")
+    @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+                  help="skip: record a failing sequence in the manifest and go on.")
+    @click.option("--quiet", is_flag=True, help="No progress bar.")
+    def command(root, out, participants, sequences, cameras, frames, resolution, template, config_file,
+                workers, backend, scheduler, on_error, quiet):
+        from facebench.prepare.registered import prepare_registered
+
+        summary = prepare_registered(dataset, root, out, participants=participants, sequences=sequences,
+                                     cameras=cameras, frames=frames, resolution=resolution,
+                                     template=template, config=config_file, workers=workers, backend=backend,
+                                     scheduler=scheduler, on_error=on_error, progress=not quiet)
+        click.echo(str(summary))
+    return command
+
+
+multiface = _registered_command("multiface", "a Multiface capture",
+                                "ROOT: a capture folder m--{date}--{time}--{ID}--GHS (holding KRT) "
+                                "or a folder of them.")
+ava256 = _registered_command("ava256", "an Ava-256 capture",
+                             "ROOT: Ava-256 capture folder(s) m--{date}--{time}--{ID}--GHS.")
 
 
 def _synth_command(name: str, about: str):

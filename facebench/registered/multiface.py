@@ -90,6 +90,8 @@ def read_obj(path) -> tuple[np.ndarray, np.ndarray]:
                 if not parts:
                     continue
                 if parts[0] == "v":
+                    if len(parts) < 4:
+                        raise ValueError(f"vertex with {len(parts) - 1} coordinates on line {k}")
                     verts.append([float(x) for x in parts[1:4]])
                 elif parts[0] == "f":
                     ids = [int(p.split("/")[0]) for p in parts[1:]]
