@@ -127,7 +127,7 @@ def test_prepare_multiface_writes_valid_faithful_shards(mf, tmp_path):
     """GT shards validate (SPEC §4) and follow the true surface: depth, coverage, consistency."""
     from click.testing import CliRunner
 
-    from facebench.cli import main
+    from facebench.cli import cli
     from facebench.io.shards import GTReader, validate_gt
     from facebench.prepare.fidelity_free import measure
     from facebench.prepare.registered import prepare_registered
@@ -155,9 +155,9 @@ def test_prepare_multiface_writes_valid_faithful_shards(mf, tmp_path):
                                progress=False)
     assert again.sequences_done == 0 and again.sequences_skipped == 1
     # the CLI: thin wrapper, one-line error for an unknown camera
-    res = CliRunner().invoke(main, ["prepare", "multiface", str(mf["root"]), "--out", str(tmp_path / "x"),
+    res = CliRunner().invoke(cli, ["prepare", "multiface", str(mf["root"]), "--out", str(tmp_path / "x"),
                                     "--cameras", "400999", "--quiet"])
-    assert res.exit_code == 2 and "unknown camera '400999'" in res.output
+    assert isinstance(res.exception, InputError) and "unknown camera '400999'" in str(res.exception)
 
 
 def test_unknown_dataset():
