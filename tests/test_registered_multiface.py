@@ -165,3 +165,15 @@ def test_unknown_dataset():
 
     with pytest.raises(FacebenchError, match="unknown registered-mesh dataset"):
         open_registered("nope", ".")
+
+
+def test_multiface_v1_benchmark_spec():
+    from facebench.benchmarks import get_benchmark, list_benchmarks
+
+    b = get_benchmark("multiface-v1")
+    assert "multiface-v1" in [x.name for x in list_benchmarks()]
+    assert b.dataset == "multiface" and b.template == "ict-light" and b.main_metric == "canonical.mean_mm"
+    assert len(b.split.participants) == 8 and "6795937" in b.split.participants
+    assert len(b.split.cameras) == 4 and all(c.startswith("4000") for c in b.split.cameras)
+    assert "E001_Neutral_Eyes_Open" in b.split.sequences and (b.width, b.height) == (250, 384)
+    assert b.task("depth").alignment == "median"
