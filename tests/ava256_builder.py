@@ -64,13 +64,37 @@ def ply_bytes(vertices_mm: np.ndarray) -> bytes:
     return header.encode() + np.asarray(vertices_mm, "<f4").tobytes()
 
 
-def krt_entry(name: str, camera) -> dict:
+def krt_entry(name: str, camera, distortion=(0.0, 0.0, 0.0, 0.0)) -> dict:
     """One ``KRT`` item: K for the 2668 x 4096 sensor and T = (4x4 world-to-camera, mm).T."""
     full = camera.rescaled(*SENSOR)
     T = full.T_cam_from_world.copy()
     T[:3, 3] *= 1000.0
     return {"cameraId": name, "projectionModel": "Pinhole", "distortionModel": "RadialAndTangential",
-            "K": full.K.T.tolist(), "distortion": [0.0, 0.0, 0.0, 0.0], "T": T.T.tolist()}
+            "K": full.K.T.tolist(), "distortion": list(distortion), "T": T.T.tolist()}
+
+
+def distort_image(image: np.ndarray, K: np.ndarray, dist, nearest: bool) -> np.ndarray:
+    """What a lens with OpenCV ``k1 k2 p1 p2`` shows of the pinhole ``image``: each distorted
+    pixel looks up the pinhole pixel whose distorted position it is (fixed-point inversion)."""
+    k1, k2, p1, p2 = dist
+    h, w = image.shape[:2]
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    xd, yd = (u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1]
+    x, y = xd.copy(), yd.copy()
+    for _ in range(50):
+        r2 = x * x + y * y
+        radial = 1 + k1 * r2 + k2 * r2 * r2
+        x = (xd - 2 * p1 * x * y - p2 * (r2 + 2 * x * x)) / radial
+        y = (yd - p1 * (r2 + 2 * y * y) - 2 * p2 * x * y) / radial
+    su, sv = K[0, 0] * x + K[0, 2], K[1, 1] * y + K[1, 2]
+    if nearest:
+        return image[np.clip(np.rint(sv), 0, h - 1).astype(int), np.clip(np.rint(su), 0, w - 1).astype(int)]
+    u0, v0 = np.clip(np.floor(su), 0, w - 2).astype(int), np.clip(np.floor(sv), 0, h - 2).astype(int)
+    a, b = np.clip(su - u0, 0, 1)[..., None], np.clip(sv - v0, 0, 1)[..., None]
+    img = image.astype(np.float64)
+    out = (img[v0, u0] * (1 - a) + img[v0, u0 + 1] * a) * (1 - b) + \
+        (img[v0 + 1, u0] * (1 - a) + img[v0 + 1, u0 + 1] * a) * b
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def registered_topology(template, seed: int):
@@ -88,12 +112,13 @@ def registered_topology(template, seed: int):
 
 def build_ava256(root, sids=("AAN112",), segments=SEGMENTS, n_cameras: int = 3, width: int = 44,
                  height: int = 64, seed: int = 0, image_ext: str | None = None,
-                 folder_style: str = "download") -> Ava256Build:
+                 folder_style: str = "download", distortion=(0.0, 0.0, 0.0, 0.0)) -> Ava256Build:
     """Render and write the capture of each subject id in ``sids``; returns the truth kept.
 
     folder_style "download" names captures ``{mcd}--{mct}--{SID}`` (download.py), "datasheet"
     ``m--{mcd}--{mct}--{SID}--GHS``.  ``image_ext``: "avif" (the real format; default when
-    Pillow writes it) or "png" (lossless).
+    Pillow writes it) or "png" (lossless).  ``distortion`` (k1, k2, p1, p2): written to the
+    calibration and applied to the images and labels (the kept renders stay pinhole).
     """
     from facebench.synth.arkit import arkit_performance
     from facebench.synth.motion import euler_to_matrix, make_performance, recipe
@@ -117,7 +142,7 @@ def build_ava256(root, sids=("AAN112",), segments=SEGMENTS, n_cameras: int = 3, 
                             height=height, frame_ids=all_frames, threads=1)
         p = Participant(template, sid, cfg)
         names = {serial: f"4009{i:02d}" for i, serial in enumerate(p.rig.serials)}
-        krt = [krt_entry(names[s], p.cameras[s]) for s in p.rig.serials]
+        krt = [krt_entry(names[s], p.cameras[s], distortion) for s in p.rig.serials]
         (dec / "camera_calibration.json").write_text(json.dumps({"KRT": krt}, indent=1))
         for s in p.rig.serials:
             build.cameras[(sid, names[s])] = p.cameras[s]
@@ -142,10 +167,15 @@ def build_ava256(root, sids=("AAN112",), segments=SEGMENTS, n_cameras: int = 3, 
                 for s in p.rig.serials:
                     r = fs.render(p.cameras[s], p.backgrounds[s])
                     member = f"cam{names[s]}/{fid:06d}"
-                    images[s][f"{member}.{image_ext}"] = encode(r.rgb, image_ext)
                     lab = np.zeros(r.kind.shape, np.uint8)
                     for kind, label in LABEL_OF_KIND.items():
                         lab[r.kind == kind] = label
+                    rgb = r.rgb
+                    if any(distortion):
+                        K = p.cameras[s].K
+                        rgb = distort_image(rgb, K, distortion, False)
+                        lab = distort_image(lab, K, distortion, True)
+                    images[s][f"{member}.{image_ext}"] = encode(rgb, image_ext)
                     labels[s][f"{member}.png"] = encode(lab, "png")
                     build.renders[(sid, fid, names[s])] = (r.rgb, r.foreground, r.depth)
                 reg_world = world[j][index]
