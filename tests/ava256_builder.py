@@ -37,6 +37,7 @@ class Ava256Build:
     cameras: dict = field(default_factory=dict)        # (sid, name) -> facebench Camera (width x height)
     renders: dict = field(default_factory=dict)        # (sid, frame, name) -> (rgb, foreground, depth)
     vertices: dict = field(default_factory=dict)       # (sid, frame) -> registered (V,3) world metres
+    template_vertices: dict = field(default_factory=dict)  # (sid, frame) -> ict-light (V_ict,3) world
     faces: np.ndarray | None = None                    # registered triangles
     template_index: np.ndarray | None = None           # ict-light vertex of each registered vertex
     image_ext: str = "avif"
@@ -179,6 +180,7 @@ def build_ava256(root, sids=("AAN112",), segments=SEGMENTS, n_cameras: int = 3, 
                     labels[s][f"{member}.png"] = encode(lab, "png")
                     build.renders[(sid, fid, names[s])] = (r.rgb, r.foreground, r.depth)
                 reg_world = world[j][index]
+                build.template_vertices[(sid, fid)] = world[j]
                 build.vertices[(sid, fid)] = reg_world
                 local_mm = (reg_world * 1000.0 - t_mm[j]) @ R[j]  # R^T (x - t), row vectors
                 meshes[f"{fid:06d}.ply"] = ply_bytes(local_mm)

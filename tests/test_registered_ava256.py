@@ -191,6 +191,13 @@ def test_missing_files_are_one_line_errors(copy):
 def test_corrupt_archive_and_truncated_member(copy):
     root, dec = copy
     (dec / "image" / "cam400901.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    cut = dec / "segmentation_parts" / "cam400900.zip"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # truncated archive
+    poses = dec / "head_pose" / "head_pose.zip"
+    write_zip(poses, {"000103.txt": b"1 0 0 0\n0 1 0 0\n0 0 1 0\n"})
+    raw = bytearray(poses.read_bytes())
+    raw[raw.index(b"1 0 0 0")] = ord("2")  # stored member: one flipped byte fails its CRC
+    poses.write_bytes(bytes(raw))
     png = io.BytesIO()
     from PIL import Image
 
@@ -203,6 +210,12 @@ def test_corrupt_archive_and_truncated_member(copy):
         with pytest.raises(InputError) as e:
             cap.read_view(PID, SEQ, 103, "400902")
         one_line_error(e, "cam400902.zip", "000103.png")
+        with pytest.raises(InputError) as e:
+            cap.read_view(PID, SEQ, 103, "400900")
+        one_line_error(e, "segmentation_parts/cam400900.zip", "corrupt")
+        with pytest.raises(InputError) as e:
+            cap.mesh_vertices(PID, SEQ, 103)
+        one_line_error(e, "head_pose.zip: 000103.txt", "CRC")
 
 
 def test_bad_mesh_size_and_bad_ply(copy):

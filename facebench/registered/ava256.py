@@ -179,10 +179,9 @@ class Ava256Capture(RegisteredCapture):
         return self._sizes[(pid, name)]
 
     def _member(self, archive: ZipArchive, name: str, frame_id: int, exts) -> str | None:
-        names = archive.names()
         for ext in exts:
             for member in (f"cam{name}/{frame_id:06d}.{ext}", f"{frame_id:06d}.{ext}"):
-                if member in names:
+                if archive.has(member):
                     return member
         return None
 
