@@ -91,7 +91,7 @@ class Ava256Capture(RegisteredCapture):
         self._sizes: dict[tuple[str, str], tuple[int, int]] = {}
         self._faces: dict[str, np.ndarray] = {}
         self._n_vertices: dict[str, int] = {}
-        self._maps: dict[tuple, np.ndarray] = {}
+        self._maps: dict[tuple, object] = {}  # undistortion Remap per camera and size
 
     # -- files ------------------------------------------------------------------------------------
 
@@ -213,13 +213,13 @@ class Ava256Capture(RegisteredCapture):
                 mask = (~np.isin(labels, NOT_FOREGROUND)).astype(np.float32)
         dist = self._calibration(pid)[name]["distortion"]
         if self.undistort and np.any(dist != 0):
-            from facebench.registered.lens import distorted_pixels, remap
+            from facebench.registered.lens import Remap, distorted_pixels
 
             key = (pid, name, width, height)
             if key not in self._maps:
-                self._maps[key] = distorted_pixels(camera.K, dist, width, height)
-            image = remap(image, self._maps[key])
-            mask = remap(mask, self._maps[key]) if mask is not None else None
+                self._maps[key] = Remap(distorted_pixels(camera.K, dist, width, height), height, width)
+            image = self._maps[key](image)
+            mask = self._maps[key](mask) if mask is not None else None
         return RegisteredView(image=image, mask=mask, depth=None, camera=camera, frame_id=frame_id,
                               camera_name=name)
 

@@ -30,29 +30,39 @@ def distort_points(K: np.ndarray, dist, uv: np.ndarray) -> np.ndarray:
     return np.stack([K[0, 0] * xd + K[0, 1] * yd + K[0, 2], K[1, 1] * yd + K[1, 2]], axis=-1)
 
 
-def remap(image: np.ndarray, source: np.ndarray, nearest: bool = False) -> np.ndarray:
-    """Sample ``image`` (H,W[,C]) at ``source`` (H',W',2) pixel positions; 0 outside; same dtype."""
-    h, w = image.shape[:2]
-    su, sv = source[..., 0], source[..., 1]
-    inside = (su > -0.5) & (su < w - 0.5) & (sv > -0.5) & (sv < h - 0.5)
-    if nearest:
-        iu = np.clip(np.rint(su), 0, w - 1).astype(np.intp)
-        iv = np.clip(np.rint(sv), 0, h - 1).astype(np.intp)
-        out = image[iv, iu]
-    else:
-        u0 = np.clip(np.floor(su), 0, w - 1).astype(np.intp)
-        v0 = np.clip(np.floor(sv), 0, h - 1).astype(np.intp)
-        u1, v1 = np.minimum(u0 + 1, w - 1), np.minimum(v0 + 1, h - 1)
-        fu = np.clip(su - u0, 0.0, 1.0).astype(np.float32)
-        fv = np.clip(sv - v0, 0.0, 1.0).astype(np.float32)
-        if image.ndim == 3:
-            fu, fv = fu[..., None], fv[..., None]
-        img = image.astype(np.float32)
-        top = img[v0, u0] * (1 - fu) + img[v0, u1] * fu
-        bottom = img[v1, u0] * (1 - fu) + img[v1, u1] * fu
-        out = top * (1 - fv) + bottom * fv
-        if np.issubdtype(image.dtype, np.integer):
-            out = np.clip(np.rint(out), np.iinfo(image.dtype).min, np.iinfo(image.dtype).max)
-        out = out.astype(image.dtype)
-    mask = inside if image.ndim == 2 else inside[..., None]
-    return np.where(mask, out, np.zeros((), image.dtype))
+class Remap:
+    """Sampling of an (H,W) image at ``source`` (H',W',2) pixel positions, prepared once per
+    camera and image size: the four neighbours' flat indices and bilinear weights."""
+
+    def __init__(self, source: np.ndarray, height: int, width: int):
+        su, sv = source[..., 0], source[..., 1]
+        self.shape, self.size = source.shape[:2], (height, width)
+        self.inside = ((su > -0.5) & (su < width - 0.5) & (sv > -0.5) & (sv < height - 0.5)).ravel()
+        u0 = np.clip(np.floor(su), 0, width - 1).astype(np.intp)
+        v0 = np.clip(np.floor(sv), 0, height - 1).astype(np.intp)
+        u1, v1 = np.minimum(u0 + 1, width - 1), np.minimum(v0 + 1, height - 1)
+        fu = np.clip(su - u0, 0.0, 1.0).astype(np.float32).ravel()
+        fv = np.clip(sv - v0, 0.0, 1.0).astype(np.float32).ravel()
+        self.index = [(v * width + u).ravel() for v, u in ((v0, u0), (v0, u1), (v1, u0), (v1, u1))]
+        self.weight = [(1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv, fu * fv]
+        nu = np.clip(np.rint(su), 0, width - 1).astype(np.intp)
+        nv = np.clip(np.rint(sv), 0, height - 1).astype(np.intp)
+        self.nearest_index = (nv * width + nu).ravel()
+
+    def __call__(self, image: np.ndarray, nearest: bool = False) -> np.ndarray:
+        """``image`` (H,W[,C]) resampled; 0 where the source is outside; same dtype."""
+        if image.shape[:2] != self.size:
+            raise ValueError(f"image is {image.shape[:2]}, the remap was prepared for {self.size}")
+        flat = image.reshape(self.size[0] * self.size[1], -1)
+        if nearest:
+            out = flat[self.nearest_index]
+        else:
+            acc = np.zeros((len(self.inside), flat.shape[1]), np.float32)
+            for idx, w in zip(self.index, self.weight):
+                acc += flat[idx].astype(np.float32) * w[:, None]
+            if np.issubdtype(image.dtype, np.integer):
+                info = np.iinfo(image.dtype)
+                acc = np.clip(np.rint(acc), info.min, info.max)
+            out = acc.astype(image.dtype)
+        out[~self.inside] = 0
+        return out.reshape(self.shape + image.shape[2:])
