@@ -27,6 +27,7 @@ from PIL import Image, features
 SENSOR = (2668, 4096)            # Ava-256's full image size, which the calibration K refers to
 SEGMENTS = {"EXP_neutral_peak": (100,), "EXP_free_face": (103, 106)}
 SKIN_REGIONS = (1, 2, 3)         # ict-light regions kept in the registered topology
+KEYPOINT_VERTICES = np.arange(0, 2000, 100)  # registered vertices written as the 3D keypoints
 LABEL_OF_KIND = {1: 2, 2: 1, 3: 4}  # synth render kind (template, hair, torso) -> Body, Hair, Apparel
 
 
@@ -154,7 +155,7 @@ def build_ava256(root, sids=("AAN112",), segments=SEGMENTS, n_cameras: int = 3, 
                 writer.writerows([seg, f] for f in frames)
         images = {s: {} for s in p.rig.serials}
         labels = {s: {} for s in p.rig.serials}
-        meshes, poses, neutral_local = {}, {}, None
+        meshes, poses, keypoints, neutral_local = {}, {}, {}, None
         for seg, frames in segments.items():
             perf = make_performance(seed, sid, seg, np.asarray(frames), template.n_expression)
             perf = arkit_performance(perf, seed, sid, recipe(seg), template.expression_names)
@@ -184,6 +185,13 @@ def build_ava256(root, sids=("AAN112",), segments=SEGMENTS, n_cameras: int = 3, 
                 build.vertices[(sid, fid)] = reg_world
                 local_mm = (reg_world * 1000.0 - t_mm[j]) @ R[j]  # R^T (x - t), row vectors
                 meshes[f"{fid:06d}.ply"] = ply_bytes(local_mm)
+                kp = np.zeros((len(KEYPOINT_VERTICES), 6))  # id, x y z world mm, confidence, inliers
+                kp[:, 0] = np.arange(len(KEYPOINT_VERTICES))
+                kp[:, 1:4] = reg_world[KEYPOINT_VERTICES] * 1000.0
+                kp[:, 4], kp[:, 5] = 5.0, 8
+                buf = io.BytesIO()
+                np.save(buf, kp)
+                keypoints[f"{fid:06d}.npy"] = buf.getvalue()
                 pose = np.concatenate([R[j], t_mm[j][:, None]], axis=1)
                 text = "\n".join(" ".join(f"{x:.9f}" for x in row) for row in pose)
                 poses[f"{fid:06d}.txt"] = text.encode()
@@ -194,6 +202,7 @@ def build_ava256(root, sids=("AAN112",), segments=SEGMENTS, n_cameras: int = 3, 
             write_zip(dec / "segmentation_parts" / f"cam{names[s]}.zip", labels[s])
         write_zip(dec / "kinematic_tracking" / "registration_vertices.zip", meshes, zipfile.ZIP_DEFLATED)
         write_zip(dec / "head_pose" / "head_pose.zip", poses, zipfile.ZIP_DEFLATED)
+        write_zip(dec / "keypoints_3d" / "keypoints_3d.zip", keypoints, zipfile.ZIP_DEFLATED)
         np.save(dec / "kinematic_tracking" / "registration_vertices_mean.npy",
                 np.mean([np.frombuffer(b[b.index(b"end_header\n") + 11:], "<f4").reshape(-1, 3)
                          for b in meshes.values()], axis=0))

@@ -142,6 +142,24 @@ def test_mesh_is_world_metres_in_its_own_topology(built):
     assert not np.all(np.diff(built.template_index) > 0)
 
 
+def test_keypoints_3d_are_world_metres(built, copy):
+    from tests.ava256_builder import KEYPOINT_VERTICES
+
+    with open_(built.root) as cap:
+        ids, xyz, conf = cap.keypoints_3d(PID, 103)
+        assert ids.tolist() == list(range(len(KEYPOINT_VERTICES))) and np.all(conf == 5.0)
+        np.testing.assert_allclose(xyz, built.vertices[(PID, 103)][KEYPOINT_VERTICES], atol=1e-9)
+    root, dec = copy
+    write_zip(dec / "keypoints_3d" / "keypoints_3d.zip", {"000103.npy": b"\x93NUMPY garbage"})
+    with open_(root) as cap:
+        with pytest.raises(InputError) as e:
+            cap.keypoints_3d(PID, 103)
+        one_line_error(e, "keypoints_3d.zip: 000103.npy")
+    shutil.rmtree(dec / "keypoints_3d")
+    with open_(root) as cap:
+        assert cap.keypoints_3d(PID, 103) is None
+
+
 def test_images_are_read_from_the_zips_without_extracting(built):
     before = sorted(p for p in built.root.rglob("*"))
     with open_(built.root) as cap:

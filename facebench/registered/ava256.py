@@ -240,6 +240,28 @@ class Ava256Capture(RegisteredCapture):
         T[:3, 3] *= MM
         return T
 
+    def keypoints_3d(self, pid: str, frame_id: int):
+        """(ids (K,) int64, xyz_world (K,3) metres, inlier confidence sum (K,)) of the frame's 3D
+        keypoints (``keypoints_3d/keypoints_3d.zip``, rows ``id x y z conf n_inliers`` in world
+        millimetres), or None when the capture has none.  An extra, not in the interface."""
+        from facebench.errors import ValidationError
+        from facebench.io.safe_npz import array_from_npy, parse_npy
+
+        archive = self._zip(self._dir(pid) / "keypoints_3d" / "keypoints_3d.zip")
+        if not archive.exists():
+            return None
+        member = f"{int(frame_id):06d}.npy"
+        what = f"{archive.path}: {member}"
+        data = archive.read(member, TEXT_MAX_BYTES)
+        try:
+            shape, dtype, fortran, offset = parse_npy(data, what)
+            if dtype.kind not in "fiu" or np.prod(shape) % 6:
+                raise ValidationError(f"{what}: expected rows of 6 numbers, got {dtype} {shape}")
+            rows = array_from_npy(data, shape, dtype, fortran, offset, what).reshape(-1, 6).astype(np.float64)
+        except ValidationError as exc:
+            raise InputError(str(exc)) from None
+        return rows[:, 0].astype(np.int64), rows[:, 1:4] * MM, rows[:, 4]
+
     def mesh_vertices(self, pid: str, seq: str, frame_id: int) -> np.ndarray:
         from facebench.registered.meshfiles import read_ply_vertices
 
