@@ -58,6 +58,8 @@ def test_layout_participants_sequences_cameras_frames(built):
             cap.frame_ids(PID, "EXP_free_fac")
         with pytest.raises(InputError, match="no capture of participant"):
             cap.sequences("XYZ999")
+    with open_(built.capture_dirs[PID], topology=built.root / "face_topology.obj") as one:  # one capture
+        assert one.participants() == [PID] and len(one.mesh_faces(PID)) == len(built.faces)
 
 
 def test_datasheet_folder_names_and_topology_in_the_capture(tmp_path):
@@ -204,6 +206,10 @@ def test_missing_files_are_one_line_errors(copy):
     one_line_error(e, "face_topology.obj")
     with pytest.raises(InputError, match="no Ava-256 capture folders"):
         open_(dec)
+    (dec / "frame_list.csv").write_text("seg_id,frame_id\nEXP_free_face,1o3\n")
+    with open_(root) as cap, pytest.raises(InputError) as e:
+        cap.sequences(PID)
+    one_line_error(e, "frame_list.csv", "malformed frame list")
 
 
 def test_corrupt_archive_and_truncated_member(copy):

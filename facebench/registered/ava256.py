@@ -56,7 +56,7 @@ NOT_FOREGROUND = (0, 3)  # background, chair
 
 
 def open_ava256(root, topology=None, undistort: bool = True) -> Ava256Capture:
-    """Open an Ava-256 download folder (capture folders inside ``root``).
+    """Open an Ava-256 download folder (capture folders inside ``root``) or one capture folder.
 
     ``topology``: path of the registered topology OBJ (default: ``face_topology.obj`` in a
     capture's ``decoder/`` folder, else in ``root``).  ``undistort``: remove lens distortion
@@ -75,7 +75,8 @@ class Ava256Capture(RegisteredCapture):
         self.topology = Path(topology) if topology is not None else None
         self.undistort = undistort
         self._dirs: dict[str, Path] = {}
-        for d in sorted(self.root.iterdir()):
+        single = CAPTURE_RE.match(self.root.name) and (self.root / "decoder").is_dir()
+        for d in [self.root] if single else sorted(self.root.iterdir()):
             m = CAPTURE_RE.match(d.name)
             if m and (d / "decoder").is_dir():
                 sid = m.group(3).upper()
@@ -118,7 +119,7 @@ class Ava256Capture(RegisteredCapture):
                         raise InputError(f"expected columns seg_id,frame_id, got {reader.fieldnames}", path)
                     for row in reader:
                         segments.setdefault(row["seg_id"].strip(), []).append(int(row["frame_id"]))
-            except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as exc:
+            except (ValueError, TypeError, AttributeError, UnicodeDecodeError, csv.Error) as exc:
                 raise InputError(f"malformed frame list ({exc})", path) from None
             self._segments[pid] = {s: np.unique(np.asarray(f, np.int64)) for s, f in segments.items()}
         return self._segments[pid]
