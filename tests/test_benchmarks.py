@@ -53,3 +53,12 @@ def test_bad_yaml_is_clear(tmp_path):
     path.write_text("name: [unclosed\n")
     with pytest.raises(InputError, match="unreadable"):
         load_benchmark(path)
+
+
+def test_ava256_v1_split_and_protocol():
+    b = get_benchmark("ava256-v1")
+    assert b.dataset == "ava256" and b.template == "ict-light" and b.exclude_qc == "fail"
+    assert len(b.split.participants) == 10 and all(len(p) == 6 and p.isupper() for p in b.split.participants)
+    assert b.split.sequences == ("EXP_free_face",) and b.split.cameras == ("*",)
+    assert (b.width, b.height) == (256, round(1024 * 256 / 667))
+    assert b.task("depth").alignment == "median" and b.main_metric == "canonical.mean_mm"
