@@ -12,6 +12,9 @@ render with ``prepare nersemble`` (template fitted to fused depth) for compariso
 
     nice .venv/bin/python benchmarks/bench_registered.py --dataset multiface --work /tmp/br --compare-depth
     nice .venv/bin/python benchmarks/bench_registered.py --dataset ava256 --work /tmp/br
+
+(The Ava-256 builder renders its own rig and keeps no NeRSemble-layout copy: no
+``--compare-depth`` there.)
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NEUTRAL, SCORED = "E001_Neutral_Eyes_Open", "E057_Cheeks_Puffed"
+PRESET_SIZE = {"tiny": (64, 96), "small": (256, 374)}  # Ava-256 builder: image size per synth preset
 KEYS = ("consistency_median_mm", "consistency_p90_mm", "temporal_consistency_median_mm",
         "cross_view_consistency_median_mm", "track_epe_median_px", "track_epe_p90_px",
         "track_visibility_agreement", "coverage", "depth_error_median_mm", "depth_error_p90_mm",
@@ -44,12 +48,38 @@ def build(dataset: str, work: Path, args) -> dict:
         out = {"root": str(info["root"]), "truth": str(info["truth"]), "synth": str(info["synth"]),
                "cameras": info["cameras"], "sequence": SCORED, "pid": info["pid"]}
     else:
-        from tests.ava256_builder import build_for_bench
-
-        out = build_for_bench(work / "ava256", frames=args.frames, stride=args.stride, preset=args.preset,
-                              seed=args.seed)
+        out = build_ava256_with_truth(work, args)
     done.write_text(json.dumps(out))
     return out
+
+
+def build_ava256_with_truth(work: Path, args) -> dict:
+    """``tests/ava256_builder.build_ava256`` plus a truth folder in ``facebench synth``'s format."""
+    import numpy as np
+
+    from facebench.synth.render_job import CaptureConfig, Participant
+    from facebench.templates import load
+    from tests.ava256_builder import build_ava256
+
+    sid, neutral, scored = "AAN112", "EXP_neutral_peak", "EXP_free_face"
+    frames = tuple(103 + args.stride * i for i in range(args.frames))
+    width, height = PRESET_SIZE[args.preset]
+    build = build_ava256(work / "ava256", sids=(sid,), segments={neutral: (100,), scored: frames},
+                         n_cameras=args.cameras, width=width, height=height, seed=args.seed, image_ext="png")
+    truth = work / "ava256-truth"
+    for seg, ids in ((neutral, (100,)), (scored, frames)):
+        (truth / sid / seg).mkdir(parents=True, exist_ok=True)
+        verts = np.stack([build.template_vertices[(sid, f)] for f in ids]).astype(np.float32)
+        np.savez_compressed(truth / sid / seg / "truth.npz", frame_ids=np.asarray(ids), vertices=verts)
+    ict = load("ict-light")
+    cfg = CaptureConfig(out="", truth="", layout="v1", seed=args.seed, n_cameras=args.cameras, width=width,
+                        height=height, frame_ids=frames)
+    p = Participant(ict, sid, cfg)
+    (truth / sid / "identity.json").write_text(json.dumps({"shape": p.identity.shape.tolist()}))
+    (truth / "synth.json").write_text(json.dumps({"template": "ict-light", "seed": args.seed}))
+    names = sorted({name for (_, name) in build.cameras})
+    return {"root": str(build.root), "truth": str(truth), "synth": None, "cameras": {n: n for n in names},
+            "sequence": scored, "pid": sid}
 
 
 def run(args) -> dict:
@@ -72,7 +102,7 @@ def run(args) -> dict:
                                                                    summary.stage_cpu_seconds.items()},
            **measure(info["truth"], gt, template=ict, subject=ict, n_points=args.points)}
     rows = [row]
-    if args.compare_depth:
+    if args.compare_depth and info.get("synth"):
         from facebench.prepare import prepare_nersemble
 
         serial_of = {name: s for s, name in info["cameras"].items()}
