@@ -173,7 +173,8 @@ def _job(dataset, root, pid, seq, names, frame_ids, template_name, config, resol
 
 
 def select(capture, participants=None, sequences=None, cameras=None, frames=None):
-    """[(participant, sequence, camera names, frame ids)] of the selection (unknown names: InputError)."""
+    """[(participant, sequence, camera names, frame ids)] of the selection (unknown names: InputError);
+    frames with a registered mesh and an image in every selected camera."""
     from facebench.nersemble.select import parse_frames, select_names
 
     frange = parse_frames(frames)
@@ -184,6 +185,8 @@ def select(capture, participants=None, sequences=None, cameras=None, frames=None
             names = capture.cameras(pid, seq)
             names = select_names(names, cameras, "camera") if cameras else names
             ids = frange.select(capture.frame_ids(pid, seq))
+            ids = np.asarray([f for f in ids if all(capture.has_view(pid, seq, int(f), n) for n in names)],
+                             np.int32)  # a frame some selected camera dropped is left out
             if names and len(ids):
                 out.append((pid, seq, names, ids))
     return out

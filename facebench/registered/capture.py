@@ -76,6 +76,11 @@ class RegisteredCapture(ABC):
         """(sequence, frame id) of the participant's most neutral registered frame: where the
         template correspondence is fixed."""
 
+    def has_view(self, pid: str, seq: str, frame_id: int, name: str) -> bool:
+        """Whether camera ``name`` has an image at ``frame_id`` (captures drop a few); ``prepare``
+        leaves out frames that a selected camera lacks.  Optional: the default says yes."""
+        return True
+
     def close(self) -> None:
         """Release open archives (zip files); readers that hold none keep this default."""
         return None

@@ -218,6 +218,9 @@ class MultifaceCapture(RegisteredCapture):
             cam = cam.rescaled(int(width), int(height))
         return cam
 
+    def has_view(self, pid: str, seq: str, frame_id: int, name: str) -> bool:
+        return self._image_path(pid, seq, frame_id, name).is_file()
+
     def read_view(self, pid: str, seq: str, frame_id: int, name: str) -> RegisteredView:
         from facebench.nersemble.images import read_rgb
 
