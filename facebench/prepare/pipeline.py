@@ -126,7 +126,6 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
     from facebench.io.shards import GTWriter
     from facebench.nersemble import open_capture
     from facebench.prepare.config import PipelineConfig, load_config
-    from facebench.prepare.parallel import backend_context
     from facebench.templates import load
 
     if on_error not in ON_ERROR:
@@ -160,28 +159,40 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
                                               np.asarray(s.frame_ids), template, cfg_dict, resolution, writer,
                                               index_of[(s.participant, s.sequence)], on_error, stages)
                 for s in todo]
-        bar = _progress_bar(len(jobs), progress)
-        try:
-            with backend_context(backend, workers, scheduler) as n_jobs:
-                n_jobs = 1 if len(jobs) <= 1 else min(n_jobs, len(jobs))
-                parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-                results = parallel(jobs) if jobs else []
-                for status, payload, info in results:
-                    if status == "ok":
-                        writer.commit(payload)
-                        crash_point("sequence-committed")
-                        _add(summary, info)
-                    else:
-                        writer.record_failure(*payload.split("/", 1), info)
-                        summary.failures.append((payload, info))
-                    if bar is not None:
-                        bar.set_postfix_str(payload["file"] if status == "ok" else f"failed {payload}")
-                        bar.update(1)
-        finally:  # an error message then starts on its own line
-            if bar is not None:
-                bar.close()
+        run_jobs(jobs, writer, summary, backend, workers, scheduler, progress)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def run_jobs(jobs, writer, summary: Summary, backend="loky", workers=1, scheduler=None,
+             progress=True) -> None:
+    """Run per-sequence ``jobs`` (joblib delayed calls returning ("ok", manifest entry, stats) or
+    ("failed", "participant/sequence", error)) on ``backend``; commit each finished shard to the
+    manifest in this process, as it arrives.  Call inside ``writer.locked()``."""
+    import joblib
+
+    from facebench.prepare.parallel import backend_context
+
+    bar = _progress_bar(len(jobs), progress)
+    try:
+        with backend_context(backend, workers, scheduler) as n_jobs:
+            n_jobs = 1 if len(jobs) <= 1 else min(n_jobs, len(jobs))
+            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            results = parallel(jobs) if jobs else []
+            for status, payload, info in results:
+                if status == "ok":
+                    writer.commit(payload)
+                    crash_point("sequence-committed")
+                    _add(summary, info)
+                else:
+                    writer.record_failure(*payload.split("/", 1), info)
+                    summary.failures.append((payload, info))
+                if bar is not None:
+                    bar.set_postfix_str(payload["file"] if status == "ok" else f"failed {payload}")
+                    bar.update(1)
+    finally:  # an error message then starts on its own line
+        if bar is not None:
+            bar.close()
 
 
 def _add(summary: Summary, stats: dict) -> None:

@@ -207,8 +207,7 @@ def prepare_registered(dataset: str, root, out, participants=None, sequences=Non
 
     from facebench.io.shards import GTWriter
     from facebench.prepare.config import PipelineConfig, load_config
-    from facebench.prepare.parallel import backend_context
-    from facebench.prepare.pipeline import ON_ERROR, Summary, _add, _progress_bar, hashed_config
+    from facebench.prepare.pipeline import ON_ERROR, Summary, hashed_config, run_jobs
     from facebench.templates import load
 
     if on_error not in ON_ERROR:
@@ -237,23 +236,6 @@ def prepare_registered(dataset: str, root, out, participants=None, sequences=Non
         jobs = [joblib.delayed(_job)(dataset, str(root), pid, seq, list(names), np.asarray(ids), template,
                                      cfg_dict, resolution, writer, index_of[(pid, seq)], on_error, stages)
                 for pid, seq, names, ids in todo]
-        bar = _progress_bar(len(jobs), progress)
-        try:
-            with backend_context(backend, workers, scheduler) as n_jobs:
-                n_jobs = 1 if len(jobs) <= 1 else min(n_jobs, len(jobs))
-                parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-                results = parallel(jobs) if jobs else []
-                for status, payload, info in results:
-                    if status == "ok":
-                        writer.commit(payload)
-                        _add(summary, info)
-                    else:
-                        writer.record_failure(*payload.split("/", 1), info)
-                        summary.failures.append((payload, info))
-                    if bar is not None:
-                        bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+        run_jobs(jobs, writer, summary, backend, workers, scheduler, progress)
     summary.seconds = time.perf_counter() - start
     return summary
