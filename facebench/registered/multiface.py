@@ -144,6 +144,8 @@ class MultifaceCapture(RegisteredCapture):
             if pid in self._dirs:
                 raise InputError(f"two captures of participant {pid}: {self._dirs[pid].name}, {d.name}", d)
             self._dirs[pid] = d
+        self._files: dict = {}  # (pid, seq) -> {frame id: mesh file}
+        self._sizes: dict = {}  # (pid, seq, camera) -> stored image (width, height)
 
     # -- names ---------------------------------------------------------------------------------------
     def _dir(self, pid: str) -> Path:
@@ -171,7 +173,9 @@ class MultifaceCapture(RegisteredCapture):
         return np.asarray(sorted(self._frame_files(pid, seq)), np.int64)
 
     def _frame_files(self, pid: str, seq: str) -> dict:
-        return _frame_files(self._dir(pid) / "tracked_mesh" / seq)
+        if (pid, seq) not in self._files:
+            self._files[(pid, seq)] = _frame_files(self._dir(pid) / "tracked_mesh" / seq)
+        return self._files[(pid, seq)]
 
     def neutral_frame(self, pid: str) -> tuple[str, int]:
         seqs = self.sequences(pid)
@@ -191,6 +195,11 @@ class MultifaceCapture(RegisteredCapture):
         return self._dir(pid) / "images" / seq / name / f"{int(frame_id):06d}.png"
 
     def _stored_size(self, pid, seq, name) -> tuple[int, int]:
+        if (pid, seq, name) not in self._sizes:
+            self._sizes[(pid, seq, name)] = self._first_image_size(pid, seq, name)
+        return self._sizes[(pid, seq, name)]
+
+    def _first_image_size(self, pid, seq, name) -> tuple[int, int]:
         folder = self._dir(pid) / "images" / seq / name
         first = next(iter(sorted(folder.glob("*.png"))), None)
         if first is None:
