@@ -8,7 +8,7 @@ layout (facebookresearch/multiface ``documentation/DATA_STRUCTURE.md``)::
     .../images/{EXP}/{cam}/{frame:06d}.png
     .../tracked_mesh/{EXP}/{frame:06d}.bin  (+ .obj, {frame:06d}_transform.txt)
 
-The registered mesh is NOT the ICT topology: the subject's face, ears and neck are
+The registered mesh is NOT the ICT topology: the subject's face and ears are
 decimated by edge collapses (shortest first, link condition, no flips), so each
 registered vertex is one subject vertex (exactly on the detailed surface at every
 frame) but the triangles, the vertex count and the vertex order all differ.  Meshes
@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 EXPRESSIONS = ("E001_Neutral_Eyes_Open", "E057_Cheeks_Puffed")
-SKIN_REGIONS = (1, 3, 4)  # face, ears, neck (no scalp: hair covers it; no eyes, no mouth interior)
+SKIN_REGIONS = (1, 3)  # face and ears (no scalp: hair covers it; no neck: ict-light's runs under the
+# shirt to the shoulders; no eyes, no mouth interior, as Multiface's meshes)
 
 
 def capture_dir(root: Path, pid: str) -> Path:

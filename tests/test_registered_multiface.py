@@ -66,7 +66,7 @@ def test_cameras_reproject_the_mesh_onto_the_images(mf):
                 hit = np.isfinite(caster.render(view.camera).depth)
                 assert hit.sum() > 0.1 * hit.size
                 assert (hit & alpha).sum() / hit.sum() > 0.98  # the mesh lies on the subject
-                assert (hit & alpha).sum() / alpha.sum() > 0.3  # and covers a good part of it
+                assert (hit & alpha).sum() / alpha.sum() > 0.2  # and covers its face (not hair, torso)
                 half = cap.camera(mf["pid"], seq, name, mf["width"] // 2, mf["height"] // 2)
                 assert np.allclose(half.K, view.camera.rescaled(mf["width"] // 2, mf["height"] // 2).K)
 
@@ -142,6 +142,21 @@ def test_prepare_multiface_writes_valid_faithful_shards(mf, tmp_path):
     assert reader.manifest["dataset"] == "multiface" and reader.manifest["template"]["name"] == "ict-light"
     attrs = reader.manifest["shards"][0]["sequences"][0]
     assert attrs["participant"] == mf["pid"]
+    # GT depth against the synthetic capture's exact depth maps: the outer side of the registered
+    # surface only (no depth seen through its eye holes), within a millimetre almost everywhere
+    from facebench.nersemble.images import read_depth
+
+    serial_of = {name: s for s, name in mf["cameras"].items()}
+    far = []
+    for cid in reader.clip_ids:
+        depth = reader.clip(cid, fields=("depth",)).depth
+        for t, fid in enumerate(reader.sequence_vertices(mf["pid"], EXPRESSIONS[1])[0]):
+            true = read_depth(mf["synth"] / mf["pid"] / "sequences" / EXPRESSIONS[1] / f"frame_{fid:05d}" /
+                              "colmap-73fps" / "depth_maps_compressed" / f"cam_{serial_of[cid[-6:]]}.png")
+            ok = np.isfinite(depth[t]) & np.isfinite(true)
+            assert ok.sum() > 0.95 * np.isfinite(depth[t]).sum()
+            far.append(np.abs(depth[t][ok] - true[ok]) > 0.003)
+    assert np.concatenate(far).mean() < 0.01
     reader.close()
     ict = load("ict-light")
     fid = measure(mf["truth"], out, template=ict, subject=ict, n_points=500)

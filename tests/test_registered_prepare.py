@@ -71,3 +71,24 @@ def test_dropped_views_and_determinism(tmp_path):
     reader.close()
     shard = "shards/shard-00001.h5"
     assert dataset_hashes(runs[0] / shard) == dataset_hashes(runs[1] / shard)
+
+
+def test_surface_depth_sees_only_the_outer_side():
+    """Through an open surface's hole (a registered mesh's eyes, mouth) rays meet its inner side:
+    invalid; the outer side is kept, whatever the triangles' winding."""
+    import trimesh
+
+    from facebench.geometry import Camera
+    from facebench.prepare.registered import outward_sign, surface_depth
+    from facebench.synth.rig import look_at
+
+    box = trimesh.creation.box(extents=(0.2, 0.2, 0.2))
+    v, f = np.asarray(box.vertices), np.asarray(box.faces)[box.face_normals[:, 2] < 0.5]  # open at +z
+    K = [[100.0, 0.0, 15.5], [0.0, 100.0, 15.5], [0.0, 0.0, 1.0]]
+    into_the_opening = Camera(K, look_at([0.0, 0.0, 1.0], [0.0, 0.0, 0.0]), 32, 32)
+    at_the_back = Camera(K, look_at([0.0, 0.0, -1.0], [0.0, 0.0, 0.0]), 32, 32)
+    for faces in (f, f[:, ::-1]):
+        sign = outward_sign(v, faces)
+        assert np.isnan(surface_depth(v, faces, into_the_opening, sign)).all()
+        d = surface_depth(v, faces, at_the_back, sign)
+        assert np.isfinite(d).sum() > 100 and np.nanmax(np.abs(d - 0.9)) < 1e-5

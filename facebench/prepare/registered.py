@@ -11,7 +11,8 @@ job, one shard, the same manifest, resume and joblib backends as
 * **fit**: the template through the binding, frame by frame
   (:func:`facebench.prepare.register_fit.track`);
 * **maps**: depth is the dataset's depth where it has one, else the registered mesh
-  ray cast into each camera; foreground is where that depth is valid (and the dataset's
+  ray cast into each camera (its outer side: a ray that meets it from inside, through an
+  eye or mouth hole, is invalid); foreground is where that depth is valid (and the dataset's
   mask, when it has one, says foreground); then depth, canonical, mask and tracks exactly
   as ``prepare nersemble`` (:func:`facebench.prepare.sequence.build_clips`), and the same
   QC figures (:func:`facebench.prepare.qc.sequence_qc`, with the registered vertices as
@@ -72,6 +73,28 @@ def read_registered_views(capture, pid, seq, names, frame_ids, resolution=None):
     return Views(list(names), cams, images, alphas, depths)
 
 
+def outward_sign(vertices, faces) -> float:
+    """+1 when the triangles' winding makes their normals point away from the mesh's centre, else -1."""
+    from facebench.geometry import face_normals
+
+    tri = vertices[faces]
+    n = face_normals(vertices, faces, unit=False)
+    return 1.0 if float(np.sum(n * (tri.mean(1) - vertices.mean(0)))) >= 0 else -1.0
+
+
+def surface_depth(vertices, faces, camera, sign: float) -> np.ndarray:
+    """(H,W) float32 z-depth of the registered mesh's outer side; NaN on a miss and where a ray
+    meets the mesh from inside (through the eye and mouth holes of an open surface)."""
+    from facebench.geometry import face_normals
+    from facebench.geometry.cache import cached_raycaster
+
+    render = cached_raycaster(vertices, faces).render(camera)
+    _, dirs = camera.pixel_rays()
+    fn = face_normals(vertices, faces)[np.maximum(render.face_id, 0)]
+    front = sign * np.einsum("hwc,hwc->hw", fn, dirs.reshape(fn.shape)) < 0
+    return np.where(render.hit & front, render.depth, np.nan).astype(np.float32)
+
+
 def participant_binding(capture, dataset, root, pid, template, cfg, config: dict):
     """The participant's binding, computed on first use in this process."""
     from facebench.io.gt_writer import config_hash
@@ -95,7 +118,6 @@ def prepare_registered_sequence(capture, dataset, root, pid, seq, names, frame_i
                                 resolution=None, progress=None):
     """GT of one sequence: ``(facebench.io.shards.Sequence, stats dict)``."""
     from facebench.geometry import vertex_normals
-    from facebench.geometry.cache import cached_raycaster
     from facebench.io.shards import Sequence
     from facebench.prepare.config import PipelineConfig
     from facebench.prepare.pointcloud import PointCloud
@@ -121,9 +143,9 @@ def prepare_registered_sequence(capture, dataset, root, pid, seq, names, frame_i
     lap("bind")
     fit = track(template, binding, reg, registered_config(config))
     lap("fit")
+    sign = outward_sign(binding.neutral_registered, faces)
     for i, cam in enumerate(views.cameras):  # the registered surface stands in for missing depth
-        rendered = np.stack([cached_raycaster(reg[t], faces).render(cam).depth for t in range(len(reg))])
-        rendered = rendered.astype(np.float32)
+        rendered = np.stack([surface_depth(reg[t], faces, cam, sign) for t in range(len(reg))])
         depth = rendered if views.depths[i] is None else views.depths[i]
         on = np.isfinite(depth) & (views.alphas[i] >= cfg.fusion.alpha_threshold)
         views.depths[i] = np.where(on, depth, np.nan).astype(np.float32)
