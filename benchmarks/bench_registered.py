@@ -93,9 +93,9 @@ def run(args) -> dict:
     info = build(args.dataset, work, args)
     t_build = time.perf_counter() - t0
     names = sorted(info["cameras"].values())[: args.cameras]
-    gt = work / f"gt-{args.dataset}"
+    gt = work / (f"gt-{args.dataset}" + ("" if args.config is None else f"-{Path(args.config).stem}"))
     summary = prepare_registered(args.dataset, info["root"], gt, sequences=info["sequence"],
-                                 cameras=",".join(names), progress=False)
+                                 cameras=",".join(names), config=args.config, progress=False)
     ict = load("ict-light")
     row = {"method": f"prepare {args.dataset} (registered mesh)", "build_s": round(t_build, 1),
            "prepare_s": round(summary.seconds, 1), "stage_cpu_s": {k: round(v, 1) for k, v in
@@ -139,6 +139,7 @@ def main(argv=None):
     ap.add_argument("--cameras", type=int, default=4, help="cameras prepared (the first N names)")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--points", type=int, default=2000)
+    ap.add_argument("--config", default=None, help="YAML overriding pipelines/registered.yaml")
     ap.add_argument("--compare-depth", action="store_true", help="also prepare nersemble on the same render")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
