@@ -45,6 +45,17 @@ def test_prepare_ava256_follows_the_subject(ava, tmp_path):
     ok = np.isfinite(clip.depth[0]) & np.isfinite(true_depth)
     assert np.median(np.abs(clip.depth[0][ok] - true_depth[ok])) < 5e-4
     reader.close()
+    # the CLI with the same overrides from a file: same config hash, so nothing is redone
+    import yaml
+    from click.testing import CliRunner
+
+    from facebench.cli import cli
+
+    (tmp_path / "fast.yaml").write_text(yaml.safe_dump(FAST))
+    res = CliRunner().invoke(cli, ["prepare", "ava256", str(ava.root), "--out", str(out), "--sequences", SEQ,
+                                   "--config", str(tmp_path / "fast.yaml"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "prepared 0 sequences" in res.output and "skipped 1 already done" in res.output
 
 
 def test_dropped_views_and_determinism(tmp_path):
