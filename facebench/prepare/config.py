@@ -1,4 +1,5 @@
-"""Configuration of ``prepare nersemble``: ``pipelines/nersemble.yaml`` plus ``--config`` overrides.
+"""Configuration of ``prepare``: ``pipelines/nersemble.yaml`` (``pipelines/registered.yaml`` for
+``prepare multiface`` / ``ava256``) plus ``--config`` overrides.
 
 The configuration is a plain nested dict (it is recorded in ``manifest.json``
 and hashed); :class:`PipelineConfig` gives typed access.  Every key of an
