@@ -204,6 +204,17 @@ def test_dropped_views_and_determinism(mf, tmp_path):
     assert dataset_hashes(runs[0] / shard) == dataset_hashes(runs[1] / shard)
 
 
+def test_neutral_expression_without_images(mf, tmp_path):
+    """Meshes but no images for the neutral expression: the binding takes the rig from another."""
+    from facebench.io.shards import validate_gt
+    from facebench.prepare.registered import prepare_registered
+
+    root, cap_dir = _copy(mf, tmp_path)
+    shutil.rmtree(cap_dir / "images" / EXPRESSIONS[0])
+    summary = prepare_registered("multiface", root, tmp_path / "gt", config=FAST, progress=False)
+    assert summary.sequences_done == 1 and validate_gt(tmp_path / "gt") == []
+
+
 def test_unknown_dataset():
     from facebench.prepare.registered import open_registered
 

@@ -103,15 +103,25 @@ def participant_binding(capture, dataset, root, pid, template, cfg, config: dict
     key = (dataset, str(root), pid, template.sha256, config_hash(config))
     if key not in _BINDINGS:
         seq, fid = capture.neutral_frame(pid)
-        names = capture.cameras(pid, seq)
-        if not names:
-            raise InputError(f"participant {pid}: no cameras in the neutral sequence {seq}")
-        cams = [capture.camera(pid, seq, n) for n in names]
+        cams, names = _rig(capture, pid, seq)
         _BINDINGS.clear()
         _BINDINGS[key] = bind(template, capture.mesh_vertices(pid, seq, fid), capture.mesh_faces(pid), cams,
                               names, cfg.fit, registered_config(config))
         _BINDINGS[key].stats.update(neutral_sequence=seq, neutral_frame=int(fid))
     return _BINDINGS[key]
+
+
+def _rig(capture, pid, neutral_seq):
+    """Every camera of the neutral sequence (else of the first sequence with images): the rig's
+    frontal direction seeds the neutral fit, the same whatever cameras a run selects."""
+    for seq in [neutral_seq] + [s for s in capture.sequences(pid) if s != neutral_seq]:
+        try:
+            names = capture.cameras(pid, seq)
+        except InputError:
+            continue
+        if names:
+            return [capture.camera(pid, seq, n) for n in names], names
+    raise InputError(f"participant {pid}: no sequence has camera images")
 
 
 def prepare_registered_sequence(capture, dataset, root, pid, seq, names, frame_ids, template, config: dict,

@@ -165,8 +165,8 @@ class MultifaceCapture(RegisteredCapture):
     def cameras(self, pid: str, seq: str) -> list[str]:
         folder = self._dir(pid) / "images" / seq
         krt = self._krt(pid)
-        if not folder.is_dir():
-            raise InputError("no images for this expression", folder)
+        if not folder.is_dir():  # meshes without images (a partial download)
+            return []
         return sorted(d.name for d in folder.iterdir() if d.is_dir() and d.name in krt)
 
     def frame_ids(self, pid: str, seq: str) -> np.ndarray:
