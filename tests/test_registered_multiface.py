@@ -215,6 +215,23 @@ def test_neutral_expression_without_images(mf, tmp_path):
     assert summary.sequences_done == 1 and validate_gt(tmp_path / "gt") == []
 
 
+def test_selection_skips_what_only_some_sequences_lack(mf, tmp_path):
+    from facebench.prepare.registered import select
+
+    root, cap_dir = _copy(mf, tmp_path)
+    shutil.rmtree(cap_dir / "images" / EXPRESSIONS[1] / "400006")
+    with open_multiface(root) as cap:
+        sel = select(cap, cameras="400006,400002")
+        assert [(seq, names) for _, seq, names, _ in sel] == [(EXPRESSIONS[0], ["400002", "400006"]),
+                                                              (EXPRESSIONS[1], ["400002"])]
+        assert [ids.tolist() for *_, ids in sel] == [[0, 6], [0, 6]]
+        assert [ids.tolist() for *_, ids in select(cap, sequences=EXPRESSIONS[1], frames="6:")] == [[6]]
+        with pytest.raises(InputError, match="unknown sequence 'E999'"):
+            select(cap, sequences="E999")
+        with pytest.raises(InputError, match="unknown participant '7'"):
+            select(cap, participants="7")
+
+
 def test_unknown_dataset():
     from facebench.prepare.registered import open_registered
 

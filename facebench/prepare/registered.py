@@ -205,23 +205,40 @@ def _job(dataset, root, pid, seq, names, frame_ids, template_name, config, resol
 
 
 def select(capture, participants=None, sequences=None, cameras=None, frames=None):
-    """[(participant, sequence, camera names, frame ids)] of the selection (unknown names: InputError);
-    frames with a registered mesh and an image in every selected camera."""
+    """[(participant, sequence, camera names, frame ids)] of the selection: frames with a registered
+    mesh and an image in every selected camera.  A sequence or camera name that no participant has
+    is an InputError (a typo); one that only some lack is skipped where it is missing."""
     from facebench.nersemble.select import parse_frames, select_names
 
     frange = parse_frames(frames)
-    out = []
-    for pid in select_names(capture.participants(), participants, "participant"):
-        all_seqs = capture.sequences(pid)
-        for seq in (select_names(all_seqs, sequences, "sequence") if sequences else all_seqs):
+    pids = select_names(capture.participants(), participants, "participant")
+    seqs_of = {pid: capture.sequences(pid) for pid in pids}
+    want_seqs = _names(sequences)
+    if want_seqs:
+        select_names(sorted(set().union(*seqs_of.values())), want_seqs, "sequence")
+    want_cams, seen_cams, out = _names(cameras), set(), []
+    for pid in pids:
+        for seq in seqs_of[pid]:
+            if want_seqs and seq not in want_seqs:
+                continue
             names = capture.cameras(pid, seq)
-            names = select_names(names, cameras, "camera") if cameras else names
+            seen_cams.update(names)
+            names = [n for n in names if n in want_cams] if want_cams else names
             ids = frange.select(capture.frame_ids(pid, seq))
             ids = np.asarray([f for f in ids if all(capture.has_view(pid, seq, int(f), n) for n in names)],
                              np.int32)  # a frame some selected camera dropped is left out
             if names and len(ids):
                 out.append((pid, seq, names, ids))
+    if want_cams:
+        select_names(sorted(seen_cams), want_cams, "camera")
     return out
+
+
+def _names(value) -> list[str]:
+    if value is None or isinstance(value, str) and not value.strip():
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    return [str(v).strip() for v in items if str(v).strip()]
 
 
 def prepare_registered(dataset: str, root, out, participants=None, sequences=None, cameras=None, frames=None,
