@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the committed synth-v1 leaderboard from scratch:
+# Rebuild a committed leaderboard (synth-v1 or synth-v2) from scratch:
 #   prepare synth-v1 GT -> facebench predict (every shipped method) -> evaluate -> leaderboard publish.
 # Usage: [BENCH=synth-v2] benchmarks/make_leaderboard.sh [WORK_DIR] [LEADERBOARD_DIR]
 #   BENCH            benchmark to rebuild: synth-v1 (default) or synth-v2
@@ -12,8 +12,11 @@ WORK=${1:-build/leaderboard}
 BOARD=${2:-leaderboards}
 FB=${FACEBENCH:-facebench}
 BENCH=${BENCH:-synth-v1}
-# landmark-fit needs the landmarks extra (MediaPipe; `make` installs it)
-METHODS=(transformer mean-depth-plane template-frontal landmark-fit)
+# landmark-fit needs the landmarks extra (MediaPipe; `make` installs it).  Both transformer
+# checkpoints are scored everywhere: `transformer` (tiny, trained on ICT subjects, ict-light space)
+# and `transformer-head` (tiny-head, trained on procedural facebench-head subjects); each one's
+# canonical maps are converted to the benchmark's template through the shipped correspondence.
+METHODS=(transformer transformer-head mean-depth-plane template-frontal landmark-fit)
 
 mkdir -p "$WORK"
 GT="$WORK/gt/$BENCH"

@@ -73,14 +73,17 @@ class ShardDataset(Dataset):
     clips: optional list of clip ids (or participant ids) to keep.
     seed: with ``samples`` set, item ``i`` is a random window drawn from ``(seed, i)``.
     samples: dataset length for random sampling; None enumerates every window start.
-    prior: add the template prior of each clip's camera (``facebench-head`` GT only); the
-        ``canonical`` targets are then expressed in the prior template's normalization.
+    prior: add the template prior of each clip's camera; the ``canonical`` targets are then
+        expressed in the prior template's normalization.
+    prior_template: the template the prior is rendered with; the GT must be in its canonical
+        space (a GT folder in another template's space is refused with one line).
     prior_jitter: (sigma metres, sigma degrees): render item ``i``'s prior with the template
         moved by a random rigid transform drawn from ``(seed, i)`` (training augmentation).
     """
 
     def __init__(self, gt_dir, window: int = 4, size: int | None = None, clips=None, seed: int = 0,
-                 samples: int | None = None, prior: bool = False, prior_jitter=(0.0, 0.0)):
+                 samples: int | None = None, prior: bool = False, prior_jitter=(0.0, 0.0),
+                 prior_template: str = "facebench-head"):
         from facebench.io.shards import GTReader
 
         self.gt_dir = Path(gt_dir)
@@ -91,6 +94,11 @@ class ShardDataset(Dataset):
         self.samples = samples
         self.prior = bool(prior)
         self.prior_jitter = (float(prior_jitter[0]), float(prior_jitter[1]))
+        self.prior_template = str(prior_template)
+        if self.prior and self.reader.template_name != self.prior_template:
+            raise InputError(f"GT is in the {self.reader.template_name} canonical space but the model's "
+                             f"prior template is {self.prior_template}: train on GT in that space (or set "
+                             f"the model's template to {self.reader.template_name})", path=self.gt_dir)
         infos = [self.reader.clip_info(cid) for cid in self.reader.clip_ids]
         if clips is not None:
             keep = set(clips)
@@ -134,7 +142,8 @@ class ShardDataset(Dataset):
         if self.prior:
             from facebench.baseline.prior import prior_normalization, renormalize
 
-            canonical = renormalize(canonical, self.reader.center, self.reader.scale, *prior_normalization())
+            canonical = renormalize(canonical, self.reader.center, self.reader.scale,
+                                    *prior_normalization(self.prior_template))
         item = to_tensors(clip.image, clip.mask, np.asarray(clip.depth, np.float32), canonical, clip.K,
                           clip.T_cam_from_world, out_hw, info["id"], start)
         if self.prior:
@@ -143,7 +152,8 @@ class ShardDataset(Dataset):
             pose = None
             if any(self.prior_jitter):
                 pose = jitter_transform(np.random.default_rng([self.seed, int(index), 7]), *self.prior_jitter)
-            prior = template_prior(item["K"].numpy(), clip.T_cam_from_world, *out_hw, template_pose=pose)
+            prior = template_prior(item["K"].numpy(), clip.T_cam_from_world, *out_hw, template_pose=pose,
+                                   template=self.prior_template)
             item["prior"] = torch.from_numpy(prior)[None].expand(self.window, -1, -1, -1).contiguous()
         return item
 

@@ -8,9 +8,10 @@ SMALL = dict(dim=32, depth=4, heads=2, out_layers=(0, 1, 2, 3), head_features=8,
              prior=False)
 
 
-def make_gt(path, T=6, H=24, W=32, participants=("101",)):
-    """A GT folder with two clips per participant; returns the path."""
-    writer = GTWriter(path, template=TEMPLATE_INFO, dataset="unit", config={"test": 1})
+def make_gt(path, T=6, H=24, W=32, participants=("101",), template="facebench-head"):
+    """A GT folder with two clips per participant (random maps, said to be in ``template``'s
+    canonical space so prior models accept it); returns the path."""
+    writer = GTWriter(path, template={**TEMPLATE_INFO, "name": template}, dataset="unit", config={"test": 1})
     for i, pid in enumerate(participants):
         seq = make_sequence(participant=pid, T=T, H=H, W=W, seed=i)
         writer.commit(writer.write_sequence(seq, i))

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,6 +93,24 @@ def test_shipped_checkpoint_loads_offline():
     assert SHIPPED.is_file() and SHIPPED.stat().st_size < 20 * 2**20
     model, meta = load_model()  # no path: the shipped tiny model
     assert meta["model"]["name"] == "tiny" and meta["step"] > 0 and model.config.prior
+
+
+def test_shipped_checkpoints_by_name_and_their_canonical_spaces():
+    """tiny (ICT subjects) is the default; tiny-head (procedural heads, synth-v1's row) stays
+    loadable by name and as its own method; each method's canonical space is its prior's template."""
+    from facebench.baseline.checkpoint import SHIPPED_DIR, resolve_checkpoint, shipped_checkpoints
+    from facebench.methods import make_method
+
+    assert {"tiny", "tiny-head"} <= set(shipped_checkpoints())
+    assert resolve_checkpoint("tiny-head") == SHIPPED_DIR / "tiny-head.safetensors"
+    assert resolve_checkpoint(None) == SHIPPED_DIR / "tiny.safetensors"
+    assert resolve_checkpoint("runs/x/tiny-head") == Path("runs/x/tiny-head.safetensors")  # a path stays one
+    new, old = make_method("transformer", device="cpu"), make_method("transformer-head", device="cpu")
+    assert (new.name, new.canonical_template) == ("facebench-transformer-tiny", "ict-light")
+    assert (old.name, old.canonical_template) == ("facebench-transformer-tiny-head", "facebench-head")
+    assert old.params["checkpoint"] == "shipped:tiny-head.safetensors"
+    total = sum(p.stat().st_size for p in SHIPPED_DIR.glob("*.safetensors"))
+    assert total < 40 * 2**20  # two tiny checkpoints, 16 MB each
 
 
 def test_renormalize_between_template_versions():

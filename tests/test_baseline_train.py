@@ -80,33 +80,50 @@ def test_init_copies_matching_tensors(gt, tmp_path):
         train(gt, tmp_path / "ft", steps=2, resume=True, init=src, progress=False)
 
 
-def test_training_recipe_is_consistent():
-    """benchmarks/train_tiny.py (the shipped checkpoint's recipe): every stage's data and init
-    exist, and no training or validation participant is a synth-v1 test participant."""
+def _recipe(name):
     import importlib.util
     from pathlib import Path
 
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    return recipe
+
+
+def test_training_recipes_are_consistent():
+    """benchmarks/train_tiny_head.py (tiny-head's recipe) and benchmarks/train_tiny.py (the shipped
+    tiny's, from tiny-head): every stage's data and init exist, no training or validation
+    participant is a test participant of the benchmark, and each shipped checkpoint's model is
+    its recipe's last stage's."""
+    from facebench.baseline.checkpoint import load_model
     from facebench.baseline.config import get_config
     from facebench.benchmarks import get_benchmark
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "train_tiny.py"
-    spec = importlib.util.spec_from_file_location("train_tiny", path)
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
-    names = {row[0] for row in recipe.TRAIN_DATA}
+    head = _recipe("train_tiny_head")
+    names = {row[0] for row in head.TRAIN_DATA}
     seen = []
-    for name, stage in recipe.STAGES.items():
+    for name, stage in head.STAGES.items():
         assert set(stage["data"]) <= names
         assert stage.get("init") in (None, *seen)
         get_config("tiny", **stage["model_overrides"])  # valid overrides
         seen.append(name)
-    train_ids = {p for _, _, lo, hi, *_ in recipe.TRAIN_DATA for p in range(lo, hi)}
-    val_ids = {p for _, lo, hi, *_ in recipe.VAL_DATA for p in range(lo, hi)}
+    train_ids = {p for _, _, lo, hi, *_ in head.TRAIN_DATA for p in range(lo, hi)}
+    val_ids = {p for _, lo, hi, *_ in head.VAL_DATA for p in range(lo, hi)}
     test_ids = {int(p) for p in get_benchmark("synth-v1").source["participants"]}
     assert not train_ids & val_ids and not (train_ids | val_ids) & test_ids
-    # the shipped checkpoint's model is the last stage's
-    from facebench.baseline.checkpoint import load_model
+    model, _ = load_model("tiny-head")
+    assert model.config == get_config("tiny", **list(head.STAGES.values())[-1]["model_overrides"])
 
-    model, _ = load_model()
-    last = list(recipe.STAGES.values())[-1]
-    assert model.config == get_config("tiny", **last["model_overrides"])
+    ict = _recipe("train_tiny")
+    train_ids = {p for _, lo, hi, *_ in ict.TRAIN_DATA for p in range(lo, hi)}
+    val_ids = {p for _, lo, hi, *_ in ict.VAL_DATA for p in range(lo, hi)}
+    test_ids = {int(p) for p in get_benchmark("synth-v2").source["participants"]}
+    assert max(train_ids) < 800 <= min(val_ids) and max(val_ids) < 900 and min(test_ids) >= 900
+    stages = list(ict.STAGES)
+    assert ict.INIT == "tiny-head" and ict.STAGES[stages[0]]["init"] == "tiny-head"
+    assert all(ict.STAGES[name]["init"] in stages[:i] for i, name in enumerate(stages) if i)
+    assert set(ict.VALIDATE) <= set(stages)
+    model, meta = load_model()
+    assert model.config == get_config("tiny", **ict.STAGES[stages[-1]]["model_overrides"])
+    assert model.config.template == "ict-light" and meta["init"]["checkpoint"].endswith(".safetensors")

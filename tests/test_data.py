@@ -85,3 +85,17 @@ def test_prior_jitter_is_a_seeded_rigid_move(gt):
     assert (moved[1]["prior"] - moved[2]["prior"]).abs().max() > 1e-3  # each item its own move
     # the targets are never touched
     torch.testing.assert_close(moved[1]["canonical"], plain[1]["canonical"], equal_nan=True)
+
+
+def test_prior_template_must_be_the_gts(tmp_path, gt):
+    """A prior model trains only on GT in its own canonical space; the prior is the named template's."""
+    from facebench.errors import InputError
+
+    ict_gt = make_gt(tmp_path / "ict", T=3, H=24, W=32, template="ict-light")
+    with pytest.raises(InputError, match="ict-light canonical space but the model's prior template"):
+        ShardDataset(ict_gt, window=2, prior=True)
+    head = ShardDataset(gt, window=2, prior=True)[0]["prior"]
+    ict = ShardDataset(ict_gt, window=2, prior=True, prior_template="ict-light")[0]["prior"]
+    assert head.shape == ict.shape and (head - ict).abs().max() > 1e-3  # another head, another prior
+    assert torch.isfinite(ict).all() and (ict[0, 0] > 0).all()  # depth in metres, filled everywhere
+    assert ict[0, 1:4].abs().max() < 3  # normalized ict-light canonical coordinates

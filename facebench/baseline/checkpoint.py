@@ -13,7 +13,27 @@ from pathlib import Path
 
 from facebench.errors import InputError
 
-SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "tiny.safetensors"
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+# the default: ``tiny`` trained on ICT subjects (canonical space ict-light); ``tiny-head`` is the
+# checkpoint trained on procedural facebench-head subjects that the synth-v1 leaderboard was made with
+SHIPPED = SHIPPED_DIR / "tiny.safetensors"
+
+
+def shipped_checkpoints() -> list[str]:
+    """Names of the checkpoints shipped in the package (``--checkpoint NAME`` accepts them)."""
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.safetensors"))
+
+
+def resolve_checkpoint(path=None) -> Path:
+    """A checkpoint argument -> its ``.safetensors`` path: None is the shipped default, a bare
+    shipped name (``tiny``, ``tiny-head``) is that shipped checkpoint, anything else a path."""
+    if path is None:
+        return SHIPPED
+    text = str(path)
+    if "/" not in text and "\\" not in text and not Path(text).suffix and text in shipped_checkpoints():
+        return SHIPPED_DIR / f"{text}.safetensors"
+    path = Path(path)
+    return path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
 
 
 def save_checkpoint(path, model, meta: dict) -> Path:
@@ -41,14 +61,14 @@ def read_meta(path) -> dict:
 
 
 def load_model(path=None, device="cpu"):
-    """Build the model from a checkpoint (default: the shipped ``tiny``); returns (model, meta)."""
+    """Build the model from a checkpoint (default: the shipped ``tiny``; a bare shipped name such as
+    ``tiny-head`` picks that one, see :func:`resolve_checkpoint`); returns (model, meta)."""
     from safetensors.torch import load_file
 
     from facebench.baseline.config import ModelConfig
     from facebench.baseline.model import FaceTransformer
 
-    path = Path(path) if path is not None else SHIPPED
-    weights = path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
+    weights = resolve_checkpoint(path)
     if not weights.is_file():
         raise InputError("checkpoint not found", path=weights)
     meta = read_meta(weights)

@@ -28,6 +28,9 @@ class ModelConfig:
     pos_grid: int = 16  # learned position grid (interpolated to other sizes)
     image_size: int = 128  # long side the model is trained and run at
     prior: bool = True  # take the template prior (facebench.baseline.prior) as input, predict corrections
+    # the prior's template: the model's canonical space (training GT must be in it); checkpoints
+    # written before this existed have no entry and were trained on facebench-head
+    template: str = "facebench-head"
     # per-frame affine map of the prior's canonical coordinates, regressed from pooled tokens
     # (ignored without ``prior``); False keeps checkpoints written before it existed loadable
     pose_head: bool = False

@@ -31,7 +31,8 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
         from facebench.baseline.prior import template_prior
         from facebench.data import rescale_K
 
-        prior = template_prior(rescale_K(K, (H, W), (h, w)), T_cam_from_world, h, w)
+        prior = template_prior(rescale_K(K, (H, W), (h, w)), T_cam_from_world, h, w,
+                               template=model.config.template)
         prior = torch.from_numpy(prior).to(device)
     rotation = None
     if T_cam_from_world is not None:

@@ -9,8 +9,10 @@ rendering as five extra input channels and predicts *corrections* to it:
 With zero-initialised output layers an untrained model reproduces the trivial
 row, and training can only move it towards the truth.
 
-The model works in the normalization (center, scale) of the template it renders
-the prior with; GT shards store theirs, and :func:`renormalize` converts targets
+The model works in the canonical space and normalization (center, scale) of the
+template it renders the prior with (``ModelConfig.template``: ``facebench-head`` for
+checkpoints written before templates were a choice, ``ict-light`` for the shipped one);
+GT shards store theirs, and :func:`renormalize` converts targets
 and predictions between the two, so GT written with another version of the
 template's normalization still trains and scores consistently.
 
@@ -24,20 +26,21 @@ from __future__ import annotations
 import numpy as np
 
 _CACHE: dict = {}
-_TEMPLATE = []
+_TEMPLATES: dict = {}
+LEGACY_TEMPLATE = "facebench-head"  # the prior template of checkpoints that do not name one
 
 
-def _template():
-    if not _TEMPLATE:
+def _template(name: str = LEGACY_TEMPLATE):
+    if name not in _TEMPLATES:
         from facebench.templates import load
 
-        _TEMPLATE.append(load("facebench-head"))
-    return _TEMPLATE[0]
+        _TEMPLATES[name] = load(name)
+    return _TEMPLATES[name]
 
 
-def prior_normalization() -> tuple[np.ndarray, float]:
+def prior_normalization(template: str = LEGACY_TEMPLATE) -> tuple[np.ndarray, float]:
     """(center, scale) of the template the prior is rendered with: the model's canonical frame."""
-    t = _template()
+    t = _template(template)
     return np.asarray(t.center, np.float64), float(t.scale)
 
 
@@ -63,8 +66,10 @@ def jitter_transform(rng: np.random.Generator, sigma_m: float, sigma_deg: float)
     return J
 
 
-def template_prior(K, T_cam_from_world, height: int, width: int, template_pose=None) -> np.ndarray:
-    """(5,H,W) prior map for one camera (cached: a clip's camera does not move).
+def template_prior(K, T_cam_from_world, height: int, width: int, template_pose=None,
+                   template: str = LEGACY_TEMPLATE) -> np.ndarray:
+    """(5,H,W) prior map for one camera (cached: a clip's camera does not move), rendered with
+    the neutral ``template``.
 
     ``template_pose``: optional 4x4 world transform of the template (training augmentation,
     :func:`jitter_transform`); such priors are rendered afresh, not cached.
@@ -72,19 +77,19 @@ def template_prior(K, T_cam_from_world, height: int, width: int, template_pose=N
     K = np.asarray(K, np.float64)
     T = np.asarray(T_cam_from_world, np.float64)
     if template_pose is not None:  # the template moved by J == the camera T @ J looking at the fixed one
-        return _render_prior(K, T @ np.asarray(template_pose, np.float64), height, width)
-    key = (K.tobytes(), T.tobytes(), int(height), int(width))
+        return _render_prior(K, T @ np.asarray(template_pose, np.float64), height, width, template)
+    key = (template, K.tobytes(), T.tobytes(), int(height), int(width))
     if key not in _CACHE:
         if len(_CACHE) > 4096:
             _CACHE.clear()
-        _CACHE[key] = _render_prior(K, T, height, width)
+        _CACHE[key] = _render_prior(K, T, height, width, template)
     return _CACHE[key]
 
 
-def _render_prior(K, T, height: int, width: int) -> np.ndarray:
+def _render_prior(K, T, height: int, width: int, template: str) -> np.ndarray:
     from facebench.baseline.trivial import template_frontal
 
-    maps = template_frontal((1, height, width), K, T, _template())
+    maps = template_frontal((1, height, width), K, T, _template(template))
     hit = (maps["confidence"][0] > 1.5).astype(np.float32)
     prior = np.concatenate([maps["depth"][0][None], maps["canonical"][0].transpose(2, 0, 1), hit[None]])
     return prior.astype(np.float32)

@@ -97,7 +97,13 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
         if ckpt.is_file():
             raise InputError("run folder already holds a checkpoint; pass --resume or a new --out",
                              path=out_dir)
-        mcfg = get_config(config, **(model_overrides or {}))
+        overrides = dict(model_overrides or {})
+        if "template" not in overrides:  # the model's canonical space is its training GT's
+            from facebench.io.shards import GTReader
+
+            first = gt_dir if isinstance(gt_dir, (str, Path)) else list(gt_dir)[0]
+            overrides["template"] = GTReader(first).template_name
+        mcfg = get_config(config, **overrides)
         tcfg = TrainConfig(**given)
     dist = Dist.start(device)
     try:
@@ -150,7 +156,8 @@ def _run(gt_dir, out_dir: Path, mcfg, tcfg: TrainConfig, dist, runtime: dict, *,
 
     gt_dirs = [gt_dir] if isinstance(gt_dir, (str, Path)) else list(gt_dir)
     parts = [ShardDataset(g, window=tcfg.window, size=mcfg.image_size, seed=tcfg.seed + i, prior=mcfg.prior,
-                          prior_jitter=(tcfg.prior_jitter_m, tcfg.prior_jitter_deg))
+                          prior_jitter=(tcfg.prior_jitter_m, tcfg.prior_jitter_deg),
+                          prior_template=mcfg.template)
              for i, g in enumerate(gt_dirs)]
     dataset = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
     n_clips = sum(len(p.clips) for p in parts)
@@ -211,7 +218,9 @@ def _load_matching(model, path) -> dict:
     """Copy the tensors of checkpoint ``path`` whose names and shapes match ``model``'s."""
     from safetensors.torch import load_file
 
-    path = Path(path)
+    from facebench.baseline.checkpoint import resolve_checkpoint
+
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise InputError("--init: no such checkpoint", path=path)
     try:

@@ -30,7 +30,8 @@ class _MethodHelp(click.Command):
 @click.option("--template", default=None,
               help="Template of template-based methods [default: the GT's, else facebench's default].")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="transformer: .safetensors [default: the shipped tiny]; face-anything: checkpoint.pt.")
+              help="transformer: .safetensors or a shipped name (tiny, tiny-head) [default: tiny]; "
+                   "face-anything: checkpoint.pt.")
 @click.option("--iterations", type=int, default=None, help="landmark-fit: optimisation steps [250].")
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:N or mps [default: auto].")
 @click.option("--frames-per-window", type=int, default=None, help="transformer: frames seen together.")

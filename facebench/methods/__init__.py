@@ -69,7 +69,12 @@ def make_method(name: str, **options):
 register(
     "transformer",
     "facebench.methods.builtin:transformer",
-    "Reference feed-forward transformer (the shipped tiny checkpoint by default).",
+    "Reference feed-forward transformer (the shipped tiny checkpoint, trained on ICT subjects).",
+)
+register(
+    "transformer-head",
+    "facebench.methods.builtin:transformer_head",
+    "The reference transformer trained on procedural facebench-head subjects (checkpoint tiny-head).",
 )
 register(
     "template-frontal",

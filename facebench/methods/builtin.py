@@ -18,9 +18,11 @@ class Transformer(Method):
         "tracks by nearest-neighbour search in predicted canonical space."
     )
 
+    default_checkpoint = None  # the shipped ``tiny``
+
     def __init__(self, options: Options):
         super().__init__()
-        from facebench.baseline.checkpoint import SHIPPED, load_model
+        from facebench.baseline.checkpoint import SHIPPED_DIR, load_model, resolve_checkpoint
         from facebench.baseline.runtime import (
             compile_model,
             configure_backends,
@@ -35,17 +37,21 @@ class Transformer(Method):
         if self.batch_windows < 1:
             raise FacebenchError("--batch-windows must be at least 1")
         configure_backends(self.device)
-        self.model, meta = load_model(options.checkpoint, device=self.device)
+        checkpoint = options.checkpoint or self.default_checkpoint
+        self.model, meta = load_model(checkpoint, device=self.device)
+        weights = resolve_checkpoint(checkpoint)
         compile_model(self.model, options.compile)
         if self.model.config.prior:
             from facebench.baseline.prior import prior_normalization
 
-            self.canonical_template = "facebench-head"  # the prior's template: the model's canonical space
-            self.canonical_frame = prior_normalization()
+            self.canonical_template = self.model.config.template  # the prior's: the model's canonical space
+            self.canonical_frame = prior_normalization(self.canonical_template)
         self.frames_per_window = options.frames_per_window or int(meta.get("train", {}).get("window", 4))
-        self.name = f"facebench-transformer-{meta['model']['name']}"
+        shipped = weights.parent == SHIPPED_DIR
+        # a shipped checkpoint names the row (tiny, tiny-head); any other is named by its config
+        self.name = f"facebench-transformer-{weights.stem if shipped else meta['model']['name']}"
         self.params = {
-            "checkpoint": str(options.checkpoint) if options.checkpoint else f"shipped:{SHIPPED.name}",
+            "checkpoint": f"shipped:{weights.name}" if shipped else str(checkpoint),
             "config": meta["model"]["name"],
             "step": meta.get("step"),
             "image_size": self.model.config.image_size,
@@ -69,6 +75,12 @@ class Transformer(Method):
             precision=self.precision,
             batch_windows=self.batch_windows,
         )
+
+
+class TransformerHead(Transformer):
+    """The reference transformer trained on procedural facebench-head subjects (``tiny-head``)."""
+
+    default_checkpoint = "tiny-head"
 
 
 class TemplateFrontal(Method):
@@ -115,6 +127,10 @@ class MeanDepthPlane(Method):
 
 def transformer(options: Options) -> Method:
     return Transformer(options)
+
+
+def transformer_head(options: Options) -> Method:
+    return TransformerHead(options)
 
 
 def template_frontal(options: Options) -> Method:
