@@ -51,34 +51,37 @@ INIT = STAGES["ict"]["init"]  # the shipped checkpoint the first stage starts fr
 VALIDATE = {"ict": (1000, 1500, 2000), "ict2": (1000, 1500, 2000)}
 
 
-def render(out: Path) -> dict[str, Path]:
+def render_set(out: Path, name: str, participants: range, *, preset: str, sequences, frames: int,
+               stride: int, seed: int, gt_resolution: tuple[int, int], n_tracks: int = 256,
+               template: str | None = None) -> Path:
+    """Render one data set's exact truth GT into ``out/gt-{name}`` (skipped when it exists; the
+    rendered capture itself is deleted: only the GT is used).  Also used by train_tiny_head.py."""
     from facebench.synth import synthesize
 
+    gt = out / f"gt-{name}"
+    if not (gt / "manifest.json").is_file():
+        print(f"rendering set {name}: participants {participants.start}-{participants.stop - 1} ({preset}, "
+              f"{template or 'default'} subjects)", flush=True)
+        synthesize(out / f"capture-{name}", preset=preset, seed=seed,
+                   participants=[str(p) for p in participants], sequences=sequences, frames=frames,
+                   stride=stride, truth_gt=gt, gt_resolution=gt_resolution, n_tracks=n_tracks,
+                   template=template, progress=False)
+        shutil.rmtree(out / f"capture-{name}")
+    return gt
+
+
+def render(out: Path) -> dict[str, Path]:
     gts = {}
-    for name, lo, hi, seqs, stride, seed in TRAIN_DATA:
-        gt = out / f"gt-{name}"
-        if not (gt / "manifest.json").is_file():
-            print(f"rendering training set {name}: ICT participants {lo}-{hi - 1}", flush=True)
-            synthesize(out / f"capture-{name}", preset="small", seed=seed,
-                       participants=[str(p) for p in range(lo, hi)], sequences=seqs, frames=4,
-                       stride=stride, truth_gt=gt, gt_resolution=(88, 128), n_tracks=16, progress=False)
-            shutil.rmtree(out / f"capture-{name}")  # only the GT is trained on
-        gts[name] = gt
+    for name, lo, hi, seqs, stride, seed in TRAIN_DATA:  # ICT subjects: synth's default
+        gts[name] = render_set(out, name, range(lo, hi), preset="small", sequences=seqs, frames=4,
+                               stride=stride, seed=seed, gt_resolution=(88, 128), n_tracks=16)
     for name, lo, hi, seqs, seed in VAL_DATA:
-        gt = out / f"gt-{name}"
-        if not (gt / "manifest.json").is_file():
-            print(f"rendering validation set {name}: ICT participants {lo}-{hi - 1}", flush=True)
-            synthesize(out / f"capture-{name}", preset="small", seed=seed,
-                       participants=[str(p) for p in range(lo, hi)], sequences=seqs, frames=8, stride=8,
-                       truth_gt=gt, gt_resolution=(176, 256), progress=False)
-            shutil.rmtree(out / f"capture-{name}")
-        gts[name] = gt
+        gts[name] = render_set(out, name, range(lo, hi), preset="small", sequences=seqs, frames=8, stride=8,
+                               seed=seed, gt_resolution=(176, 256))
     return gts
 
 
 def train_stage(out: Path, name: str, gts: dict, threads: int) -> Path:
-    from facebench.baseline.train import train
-
     cfg = dict(STAGES[name])
     run = out / name
     if (run / f"ck-{cfg['steps']:05d}.safetensors").is_file():
@@ -86,8 +89,15 @@ def train_stage(out: Path, name: str, gts: dict, threads: int) -> Path:
     init = cfg.pop("init")
     if init in STAGES:
         init = out / init / f"ck-{STAGES[init]['steps']:05d}.safetensors"
-    data = [gts[n] for n, *_ in TRAIN_DATA]
-    print(f"training {name} on {len(data)} GT folders", flush=True)
+    return run_stage(run, [gts[n] for n, *_ in TRAIN_DATA], init, threads, cfg)
+
+
+def run_stage(run: Path, data: list[Path], init, threads: int, cfg: dict) -> Path:
+    """Train (or resume) one stage of ``tiny`` in ``run``: batch 1, windows of 4 frames, a
+    checkpoint kept every 250 steps.  Also used by train_tiny_head.py."""
+    from facebench.baseline.train import train
+
+    print(f"training {run.name} on {len(data)} GT folders", flush=True)
     if (run / "checkpoint.safetensors").is_file():
         train(data, run, resume=True, threads=threads, keep_checkpoints=True)
     else:
@@ -96,12 +106,15 @@ def train_stage(out: Path, name: str, gts: dict, threads: int) -> Path:
     return run
 
 
-def validate(out: Path, vals: list[Path]) -> Path:
-    """Predict + evaluate the validation GT with each checkpoint of :data:`VALIDATE`; the lowest
-    canonical error (mean over clips) wins."""
+def validate(out: Path, vals: list[Path], checkpoints: dict | None = None,
+             benchmark: str = "synth-v2") -> Path:
+    """Predict + evaluate the validation GT under ``benchmark``'s protocol with each checkpoint of
+    ``checkpoints`` ({stage: steps}, default :data:`VALIDATE`); the lowest canonical error (mean over
+    clips of every validation set) wins.  Also used by ``train_tiny_head.py``."""
     scores = {}
     cli = [sys.executable, "-m", "facebench"]
-    for stage, step in [(stage, step) for stage, steps in VALIDATE.items() for step in steps]:
+    checkpoints = VALIDATE if checkpoints is None else checkpoints
+    for stage, step in [(stage, step) for stage, steps in checkpoints.items() for step in steps]:
         run = out / stage
         ck = run / f"ck-{step:05d}.safetensors"
         total, aj, rmse, clips = 0.0, 0.0, 0.0, 0
@@ -111,9 +124,9 @@ def validate(out: Path, vals: list[Path]) -> Path:
                 preds = run / f"preds-{val.name}-{step:05d}"
                 shutil.rmtree(preds, ignore_errors=True)
                 subprocess.run(cli + ["baseline", "predict", "--gt", str(val), "--out", str(preds),
-                                      "--checkpoint", str(ck), "--benchmark", "synth-v2"], check=True)
+                                      "--checkpoint", str(ck), "--benchmark", benchmark], check=True)
                 subprocess.run(cli + ["evaluate", "--preds", str(preds), "--gt", str(val), "--benchmark",
-                                      "synth-v2", "--out", str(res)], check=True)
+                                      benchmark, "--out", str(res)], check=True)
                 shutil.rmtree(preds)
             m = json.loads(res.read_text())
             n = len(m["per_clip"])

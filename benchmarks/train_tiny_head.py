@@ -20,9 +20,7 @@ Each step is skipped when its output exists, so an interrupted run continues whe
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -54,32 +52,21 @@ VALIDATE = {"stage2": (2000, 2500, 3000), "stage3": (2000, 3000)}
 
 
 def render(out: Path) -> dict[str, Path]:
-    from facebench.synth import synthesize
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from train_tiny import render_set
 
     gts = {}
     for name, preset, lo, hi, seqs, stride, seed in TRAIN_DATA:
-        gt = out / f"gt-{name}"
-        if not (gt / "manifest.json").is_file():
-            print(f"rendering training set {name}: participants {lo}-{hi - 1} ({preset})", flush=True)
-            synthesize(out / f"capture-{name}", preset=preset, seed=seed,
-                       participants=[str(p) for p in range(lo, hi)], sequences=seqs, frames=4,
-                       stride=stride, truth_gt=gt, gt_resolution=(88, 128), n_tracks=16, progress=False,
-                       template="facebench-head")
-        gts[name] = gt
+        gts[name] = render_set(out, name, range(lo, hi), preset=preset, sequences=seqs, frames=4,
+                               stride=stride, seed=seed, gt_resolution=(88, 128), n_tracks=16,
+                               template="facebench-head")
     for name, lo, hi, seqs, seed in VAL_DATA:
-        gt = out / f"gt-{name}"
-        if not (gt / "manifest.json").is_file():
-            print(f"rendering validation set {name}: participants {lo}-{hi - 1}", flush=True)
-            synthesize(out / f"capture-{name}", preset="small", seed=seed,
-                       participants=[str(p) for p in range(lo, hi)], sequences=seqs, frames=8, stride=8,
-                       truth_gt=gt, gt_resolution=(176, 256), progress=False,
-                       template="facebench-head")
-        gts[name] = gt
+        gts[name] = render_set(out, name, range(lo, hi), preset="small", sequences=seqs, frames=8, stride=8,
+                               seed=seed, gt_resolution=(176, 256), template="facebench-head")
     return gts
 
 
 def train_stage(out: Path, name: str, gts: dict, threads: int) -> Path:
-    from facebench.baseline.train import train
 
     cfg = dict(STAGES[name])
     run = out / name
@@ -90,43 +77,19 @@ def train_stage(out: Path, name: str, gts: dict, threads: int) -> Path:
     init = cfg.pop("init", None)
     if init is not None:
         init = out / init / f"ck-{STAGES[init]['steps']:05d}.safetensors"
-    print(f"training {name} on {len(data)} GT folders", flush=True)
-    if (run / "checkpoint.safetensors").is_file():
-        train(data, run, resume=True, threads=threads, keep_checkpoints=True)
-    else:
-        train(data, run, config="tiny", batch_size=1, window=4, checkpoint_every=250, threads=threads,
-              init=init, keep_checkpoints=True, **cfg)
-    return run
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from train_tiny import run_stage
+
+    return run_stage(run, data, init, threads, cfg)
 
 
 def validate(out: Path, vals: list[Path]) -> Path:
-    """Predict + evaluate the validation GT with the checkpoints named in :data:`VALIDATE`; the
-    lowest canonical error (mean over the validation sets, weighted by clips) wins."""
-    scores = {}
-    for ck in [out / stage / f"ck-{step:05d}.safetensors" for stage, steps in VALIDATE.items()
-               for step in steps]:
-        run, step = ck.parent, int(ck.stem.split("-")[1])
-        total, clips, aj = 0.0, 0, 0.0
-        for val in vals:
-            res = run / f"{val.name}-{step:05d}.json"
-            if not res.is_file():
-                preds = run / f"preds-{val.name}-{step:05d}"
-                shutil.rmtree(preds, ignore_errors=True)
-                cli = [sys.executable, "-m", "facebench"]
-                subprocess.run(cli + ["baseline", "predict", "--gt", str(val), "--out", str(preds),
-                                      "--checkpoint", str(ck), "--benchmark", "synth-v1"], check=True)
-                subprocess.run(cli + ["evaluate", "--preds", str(preds), "--gt", str(val), "--benchmark",
-                                      "synth-v1", "--out", str(res)], check=True)
-                shutil.rmtree(preds)
-            record = json.loads(res.read_text())
-            n = len(record["per_clip"])
-            total += n * record["metrics"]["canonical"]["mean_mm"]
-            aj += n * record["metrics"]["tracking_2d"]["average_jaccard"]
-            clips += n
-        scores[ck] = total / clips
-        print(f"{run.name}/{ck.name}: validation canonical {scores[ck]:.2f} mm, "
-              f"tracking_2d AJ {aj / clips:.3f}", flush=True)
-    return min(scores, key=scores.get)
+    """The checkpoints named in :data:`VALIDATE`, scored under synth-v1's protocol; the lowest
+    canonical error (mean over the validation sets, weighted by clips) wins."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from train_tiny import validate as score_checkpoints
+
+    return score_checkpoints(out, vals, VALIDATE, benchmark="synth-v1")
 
 
 def main(argv=None) -> int:

@@ -8,30 +8,47 @@ def prepare():
     """Build ground-truth shards from a capture (`nersemble`, `multiface`, `ava256`) or `synth-v1` / `-v2`."""
 
 
+def _fit_options(camera_word: str, pipeline: str, scheduler_help: str):
+    """The options every template-fitting ``prepare`` command shares (output, selection, template,
+    config, scale-out, error policy)."""
+    options = [
+        click.option("--out", required=True, type=click.Path(file_okay=False),
+                     help="GT folder to write (or resume)."),
+        click.option("--participants", default=None, help="Comma-separated participant ids (default: all)."),
+        click.option("--sequences", default=None, help="Comma-separated sequence names (default: all)."),
+        click.option("--cameras", default=None, help=f"Comma-separated camera {camera_word} (default: all)."),
+        click.option("--frames", default=None, metavar="START:STOP:STEP",
+                     help="Frame ids to use (default: all)."),
+        click.option("--resolution", type=click.IntRange(min=8), default=None,
+                     help="Long side in pixels of the stored images and maps (K is updated)."),
+        click.option("--template", default="ict-light", show_default=True,
+                     help="ict-light, facebench-head, or flame:PATH/TO/generic_model.pkl."),
+        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help=f"YAML overriding pipelines/{pipeline}.yaml."),
+        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Sequences prepared in parallel."),
+        click.option("--backend", type=click.Choice(["loky", "dask", "ray"]), default="loky",
+                     show_default=True),
+        click.option("--scheduler", default=None, metavar="ADDRESS", help=scheduler_help),
+        click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+                     help="skip: record a failing sequence in the manifest and go on."),
+    ]
+
+    def apply(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 @prepare.command("nersemble")
 @click.option("--root", required=True, type=click.Path(exists=True, file_okay=False),
               help="Capture root (participant folders 017/, 018/, ...).")
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="GT folder to write (or resume).")
 @click.option("--layout", type=click.Choice(["v1", "v2", "benchmark"]), default=None,
               help="Capture layout (SPEC §3); detected from the files when omitted.")
-@click.option("--participants", default=None, help="Comma-separated participant ids (default: all).")
-@click.option("--sequences", default=None, help="Comma-separated sequence names (default: all).")
-@click.option("--cameras", default=None, help="Comma-separated camera serials (default: all).")
-@click.option("--frames", default=None, metavar="START:STOP:STEP", help="Frame ids to use (default: all).")
-@click.option("--resolution", type=click.IntRange(min=8), default=None,
-              help="Long side in pixels of the stored images and maps (K is updated).")
-@click.option("--template", default="ict-light", show_default=True,
-              help="ict-light, facebench-head, or flame:PATH/TO/generic_model.pkl.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="YAML overriding pipelines/nersemble.yaml.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Sequences prepared in parallel.")
-@click.option("--backend", type=click.Choice(["loky", "dask", "ray"]), default="loky", show_default=True)
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="Dask scheduler (tcp://host:8786) or Ray address; Dask without it starts a LocalCluster.")
-@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
-              help="skip: record a failing sequence in the manifest and go on.")
+@_fit_options("serials", "nersemble",
+              "Dask scheduler (tcp://host:8786) or Ray address; Dask without it starts a LocalCluster.")
 def nersemble(root, out, layout, participants, sequences, cameras, frames, resolution, template, config_file,
               workers, backend, scheduler, on_error):
     """Fit the template to a NeRSemble capture and write GT shards (resumable)."""
@@ -50,25 +67,7 @@ def _registered_command(dataset: str, about: str, root_help: str):
     @prepare.command(dataset, help=f"Fit the template to {about}'s registered meshes and write GT shards "
                                    f"(resumable; docs/REGISTERED.md).  {root_help}")
     @click.argument("root", type=click.Path(exists=True, file_okay=False))
-    @click.option("--out", required=True, type=click.Path(file_okay=False),
-                  help="GT folder to write (or resume).")
-    @click.option("--participants", default=None, help="Comma-separated participant ids (default: all).")
-    @click.option("--sequences", default=None, help="Comma-separated sequence names (default: all).")
-    @click.option("--cameras", default=None, help="Comma-separated camera names (default: all).")
-    @click.option("--frames", default=None, metavar="START:STOP:STEP",
-                  help="Frame ids to use (default: all).")
-    @click.option("--resolution", type=click.IntRange(min=8), default=None,
-                  help="Long side in pixels of the stored images and maps (K is updated).")
-    @click.option("--template", default="ict-light", show_default=True,
-                  help="ict-light, facebench-head, or flame:PATH/TO/generic_model.pkl.")
-    @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
-                  help="YAML overriding pipelines/registered.yaml.")
-    @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-                  help="Sequences prepared in parallel.")
-    @click.option("--backend", type=click.Choice(["loky", "dask", "ray"]), default="loky", show_default=True)
-    @click.option("--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler or Ray address.")
-    @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
-                  help="skip: record a failing sequence in the manifest and go on.")
+    @_fit_options("names", "registered", "Dask scheduler or Ray address.")
     @click.option("--quiet", is_flag=True, help="No progress bar.")
     def command(root, out, participants, sequences, cameras, frames, resolution, template, config_file,
                 workers, backend, scheduler, on_error, quiet):

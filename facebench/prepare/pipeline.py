@@ -69,22 +69,32 @@ def _sequence_job(root, layout, participant, sequence, serials, frame_ids, templ
     from facebench.prepare.sequence import STAGES, prepare_sequence
     from facebench.templates import load
 
-    bar = None
-    if show_stages:  # in-process run: a bar over the stages of this sequence
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(STAGES), desc=f"{participant}/{sequence}", unit="stage", leave=False)
-    try:
+    def work(progress):
         with open_capture(root, layout) as capture:
             seq, stats = prepare_sequence(capture, participant, sequence, serials, frame_ids,
                                           load(template_name), PipelineConfig.from_dict(config), resolution,
-                                          progress=None if bar is None else _stage_callback(bar))
-        entry = writer.write_sequence(seq, index)
+                                          progress=progress)
+        return writer.write_sequence(seq, index), stats
+
+    return guarded_job(f"{participant}/{sequence}", on_error, len(STAGES) if show_stages else 0, work)
+
+
+def guarded_job(key: str, on_error: str, stages: int, work):
+    """Run one sequence's ``work(progress) -> (manifest entry, stats)`` in a worker: returns
+    ("ok", entry, stats), or ("failed", key, error) when it raises and ``on_error`` is "skip".
+    ``stages`` > 0 shows a progress bar over that many stages (in-process runs)."""
+    bar = None
+    if stages:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=stages, desc=key, unit="stage", leave=False)
+    try:
+        entry, stats = work(None if bar is None else _stage_callback(bar))
         return "ok", entry, stats
     except Exception as exc:
         if on_error == "raise":
             raise
-        return "failed", f"{participant}/{sequence}", f"{type(exc).__name__}: {exc}"
+        return "failed", key, f"{type(exc).__name__}: {exc}"
     finally:
         if bar is not None:
             bar.close()
@@ -107,6 +117,20 @@ def hashed_config(config: dict, template, layout: str, cameras, frames, resoluti
             "frames": None if frames is None else str(frames), "resolution": resolution}
 
 
+def open_writer(out, template, dataset: str, benchmark, config: dict, source: str, cameras, frames,
+                resolution):
+    """The GT writer of a ``prepare`` run: manifest config hashed from every value that changes the
+    output (:func:`hashed_config`), compression and image codec from the pipeline config."""
+    from facebench.io.shards import GTWriter
+    from facebench.prepare.config import PipelineConfig
+
+    cfg = PipelineConfig.from_dict(config)
+    return GTWriter(out, template=template, dataset=dataset, benchmark=benchmark,
+                    config=hashed_config(config, template, source, cameras, frames, resolution),
+                    compression=cfg.compression, compression_level=cfg.compression_level,
+                    image_codec=cfg.image_codec)
+
+
 def prepare_nersemble(root, out, layout=None, participants=None, sequences=None, cameras=None, frames=None,
                       resolution=None, template="ict-light", config=None, workers=1, backend="loky",
                       scheduler=None, progress=True, on_error="raise", dataset="nersemble",
@@ -123,7 +147,6 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
     """
     import joblib
 
-    from facebench.io.shards import GTWriter
     from facebench.nersemble import open_capture
     from facebench.prepare.config import PipelineConfig, load_config
     from facebench.templates import load
@@ -133,7 +156,7 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
     start = time.perf_counter()
     out = Path(out)
     cfg_dict = load_config(config) if not isinstance(config, dict) else load_config(None, config)
-    cfg = PipelineConfig.from_dict(cfg_dict)
+    PipelineConfig.from_dict(cfg_dict)  # a bad config fails here, not in a worker
     tmpl = load(template)
     with open_capture(root, layout) as capture:
         layout = capture.layout
@@ -141,10 +164,7 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
         unlisted = [] if on_error == "skip" else None  # sequences whose frames cannot be listed
         selection = capture.select(participants, sequences, cameras, frames, errors=unlisted)
     index_of = {key: i for i, key in enumerate(everything)}
-    writer = GTWriter(out, template=tmpl, dataset=dataset, benchmark=benchmark,
-                      config=hashed_config(cfg_dict, tmpl, layout, cameras, frames, resolution),
-                      compression=cfg.compression, compression_level=cfg.compression_level,
-                      image_codec=cfg.image_codec)
+    writer = open_writer(out, tmpl, dataset, benchmark, cfg_dict, layout, cameras, frames, resolution)
     summary = Summary(out=out)
     with writer.locked():
         writer.remove_temporaries()  # left by a killed run; nothing reads them

@@ -181,27 +181,17 @@ def prepare_registered_sequence(capture, dataset, root, pid, seq, names, frame_i
 def _job(dataset, root, pid, seq, names, frame_ids, template_name, config, resolution, writer, index,
          on_error, show_stages=False):
     """Worker side: one sequence to one shard.  Returns ("ok", entry, stats) or ("failed", key, error)."""
-    from facebench.prepare.pipeline import _stage_callback
+    from facebench.prepare.pipeline import guarded_job
     from facebench.templates import load
 
-    bar = None
-    if show_stages:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(STAGES), desc=f"{pid}/{seq}", unit="stage", leave=False)
-    try:
+    def work(progress):
         with open_registered(dataset, root) as capture:
             seq_out, stats = prepare_registered_sequence(
                 capture, dataset, root, pid, seq, names, frame_ids, load(template_name), config, resolution,
-                progress=None if bar is None else _stage_callback(bar))
-        return "ok", writer.write_sequence(seq_out, index), stats
-    except Exception as exc:
-        if on_error == "raise":
-            raise
-        return "failed", f"{pid}/{seq}", f"{type(exc).__name__}: {exc}"
-    finally:
-        if bar is not None:
-            bar.close()
+                progress=progress)
+        return writer.write_sequence(seq_out, index), stats
+
+    return guarded_job(f"{pid}/{seq}", on_error, len(STAGES) if show_stages else 0, work)
 
 
 def select(capture, participants=None, sequences=None, cameras=None, frames=None):
@@ -254,9 +244,8 @@ def prepare_registered(dataset: str, root, out, participants=None, sequences=Non
 
     import joblib
 
-    from facebench.io.shards import GTWriter
     from facebench.prepare.config import PipelineConfig, load_config
-    from facebench.prepare.pipeline import ON_ERROR, Summary, hashed_config, run_jobs
+    from facebench.prepare.pipeline import ON_ERROR, Summary, open_writer, run_jobs
     from facebench.templates import load
 
     if on_error not in ON_ERROR:
@@ -266,16 +255,13 @@ def prepare_registered(dataset: str, root, out, participants=None, sequences=Non
     cfg_dict = (load_config(None, config, pipeline=PIPELINE) if isinstance(config, dict)
                 else load_config(config, pipeline=PIPELINE))
     registered_config(cfg_dict)  # unknown keys fail here, not in a worker
-    cfg = PipelineConfig.from_dict(cfg_dict)
+    PipelineConfig.from_dict(cfg_dict)
     tmpl = load(template)
     with open_registered(dataset, root) as capture:
         everything = sorted((p, s) for p in capture.participants() for s in capture.sequences(p))
         selection = select(capture, participants, sequences, cameras, frames)
     index_of = {key: i for i, key in enumerate(everything)}
-    writer = GTWriter(out, template=tmpl, dataset=dataset, benchmark=benchmark,
-                      config=hashed_config(cfg_dict, tmpl, dataset, cameras, frames, resolution),
-                      compression=cfg.compression, compression_level=cfg.compression_level,
-                      image_codec=cfg.image_codec)
+    writer = open_writer(out, tmpl, dataset, benchmark, cfg_dict, dataset, cameras, frames, resolution)
     summary = Summary(out=out)
     with writer.locked():
         writer.remove_temporaries()
