@@ -29,9 +29,8 @@ def resolve_checkpoint(path=None) -> Path:
     shipped name (``tiny``, ``tiny-head``) is that shipped checkpoint, anything else a path."""
     if path is None:
         return SHIPPED
-    text = str(path)
-    if "/" not in text and "\\" not in text and not Path(text).suffix and text in shipped_checkpoints():
-        return SHIPPED_DIR / f"{text}.safetensors"
+    if str(path) in shipped_checkpoints():  # a stem: no folder, no suffix
+        return SHIPPED_DIR / f"{path}.safetensors"
     path = Path(path)
     return path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
 

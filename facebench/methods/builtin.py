@@ -38,8 +38,8 @@ class Transformer(Method):
             raise FacebenchError("--batch-windows must be at least 1")
         configure_backends(self.device)
         checkpoint = options.checkpoint or self.default_checkpoint
-        self.model, meta = load_model(checkpoint, device=self.device)
         weights = resolve_checkpoint(checkpoint)
+        self.model, meta = load_model(weights, device=self.device)
         compile_model(self.model, options.compile)
         if self.model.config.prior:
             from facebench.baseline.prior import prior_normalization

@@ -1,10 +1,11 @@
-"""Registered-mesh files read from bytes: PLY vertices and OBJ faces, sizes checked, never trusted.
+"""Registered-mesh files read from bytes or text: PLY vertices and OBJ meshes, sizes checked,
+never trusted.
 
 * :func:`read_ply_vertices`: the ``x y z`` columns of a PLY's ``vertex`` element (ascii,
   binary little- or big-endian; any other per-vertex properties are skipped).
-* :func:`read_obj_faces`: the triangles of an OBJ topology (``f a/b/c ...`` polygons fan
-  split, 1-based and negative indices resolved) and its vertex count; vertex order is
-  kept exactly (the index is the correspondence).
+* :func:`read_obj` / :func:`read_obj_faces`: the vertices and triangles of an OBJ (``f a/b/c ...``
+  polygons fan split, 1-based and negative indices resolved) or a topology's triangles and
+  vertex count; vertex order is kept exactly (the index is the correspondence).
 
 Every problem is a one-line :class:`facebench.errors.InputError` naming the file.
 """
@@ -87,24 +88,37 @@ def read_ply_vertices(data: bytes, what: str) -> np.ndarray:
     return np.stack([table[c].astype(np.float64) for c in "xyz"], axis=1)
 
 
-def read_obj_faces(text: str, what: str) -> tuple[np.ndarray, int]:
-    """(faces (F,3) int64, number of ``v`` lines) of an OBJ topology; polygons are fan split."""
-    n_vertices, tris = 0, []
+def read_obj(text: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (V,3) float64, triangles (F,3) int64) of an OBJ's text; polygons are fan split,
+    1-based and negative indices resolved, vertex order kept."""
+    verts, tris = [], []
     for lineno, line in enumerate(text.splitlines(), 1):
-        if line.startswith("v "):
-            n_vertices += 1
-        elif line.startswith("f "):
-            try:
-                idx = [int(tok.split("/")[0]) for tok in line.split()[1:]]
-            except ValueError:
-                raise InputError(f"{what}: line {lineno}: malformed face {line.strip()!r}") from None
-            if len(idx) < 3:
-                raise InputError(f"{what}: line {lineno}: a face needs 3 or more vertices")
-            idx = [i - 1 if i > 0 else n_vertices + i for i in idx]
-            tris.extend((idx[0], idx[k], idx[k + 1]) for k in range(1, len(idx) - 1))
-    if n_vertices == 0 or not tris:
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            if parts[0] == "v":
+                if len(parts) < 4:
+                    raise ValueError(f"vertex with {len(parts) - 1} coordinates")
+                verts.append([float(x) for x in parts[1:4]])
+            elif parts[0] == "f":
+                idx = [int(tok.split("/")[0]) for tok in parts[1:]]
+                if len(idx) < 3:
+                    raise ValueError("a face needs 3 or more vertices")
+                idx = [i - 1 if i > 0 else len(verts) + i for i in idx]
+                tris.extend((idx[0], idx[k], idx[k + 1]) for k in range(1, len(idx) - 1))
+        except ValueError as exc:
+            raise InputError(f"{what}: malformed OBJ (line {lineno}: {exc})") from None
+    vertices = np.asarray(verts, np.float64).reshape(-1, 3)
+    faces = np.asarray(tris, np.int64).reshape(-1, 3)
+    if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
+        raise InputError(f"{what}: face indices outside the {len(vertices)} vertices")
+    return vertices, faces
+
+
+def read_obj_faces(text: str, what: str) -> tuple[np.ndarray, int]:
+    """(faces (F,3) int64, number of vertices) of an OBJ topology (:func:`read_obj`)."""
+    vertices, faces = read_obj(text, what)
+    if len(vertices) == 0 or len(faces) == 0:
         raise InputError(f"{what}: OBJ has no vertices or no faces")
-    faces = np.asarray(tris, dtype=np.int64)
-    if faces.min() < 0 or faces.max() >= n_vertices:
-        raise InputError(f"{what}: face indices outside the {n_vertices} vertices")
-    return faces, n_vertices
+    return faces, len(vertices)

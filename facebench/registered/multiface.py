@@ -81,33 +81,14 @@ def read_krt(path) -> dict:
 
 def read_obj(path) -> tuple[np.ndarray, np.ndarray]:
     """(vertices (V,3) float64, triangles (F,3) int64) of an OBJ file; polygons fan-split."""
+    from facebench.registered.meshfiles import read_obj as parse_obj
+
     path = Path(path)
-    verts, tris = [], []
     try:
-        with open(path) as fh:
-            for k, line in enumerate(fh, 1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if parts[0] == "v":
-                    if len(parts) < 4:
-                        raise ValueError(f"vertex with {len(parts) - 1} coordinates on line {k}")
-                    verts.append([float(x) for x in parts[1:4]])
-                elif parts[0] == "f":
-                    ids = [int(p.split("/")[0]) for p in parts[1:]]
-                    if len(ids) < 3:
-                        raise ValueError(f"face with {len(ids)} vertices on line {k}")
-                    tris.extend([ids[0], ids[j], ids[j + 1]] for j in range(1, len(ids) - 1))
+        text = path.read_text()
     except OSError as exc:
         raise InputError(f"cannot read mesh ({exc.strerror or exc})", path) from None
-    except (ValueError, IndexError) as exc:
-        raise InputError(f"malformed OBJ ({exc})", path) from None
-    v = np.asarray(verts, np.float64).reshape(-1, 3)
-    f = np.asarray(tris, np.int64).reshape(-1, 3)
-    f = np.where(f < 0, f + len(v), f - 1)  # OBJ: 1-based, negative = relative to the end
-    if len(f) and (f.min() < 0 or f.max() >= len(v)):
-        raise InputError(f"face index out of range (mesh has {len(v)} vertices)", path)
-    return v, f
+    return parse_obj(text, str(path))
 
 
 def read_pose(path) -> np.ndarray:
