@@ -5,10 +5,14 @@ import click
 
 @click.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Capture folder to write.")
-@click.option("--preset", type=click.Choice(["tiny", "small", "full"]), default="tiny", show_default=True,
-              help="tiny: 3 cameras 64x96 3 frames; small: 16 cameras 256x374 8 frames; full: 1100x1604.")
+@click.option("--preset", type=click.Choice(["tiny", "small", "medium", "full"]), default="tiny",
+              show_default=True, help="tiny: 3 cameras 64x96 3 frames; small: 16 cameras 256x374 8 frames; "
+              "medium: 16 cameras 550x802 6 frames; full: 1100x1604.")
+@click.option("--cameras", type=int, default=None,
+              help="Use N of the 16 cameras (the frontal one and N-1 spread over the arc).")
 @click.option("--layout", type=click.Choice(["v1", "v2", "benchmark"]), default="v1", show_default=True,
-              help="NeRSemble on-disk layout (SPEC §3).")
+              help="NeRSemble on-disk layout (SPEC §3). v2 is the public release: x264 videos (CRF 20) "
+              "with sensor noise and cast shadows, BACKGROUND plates at another exposure, nothing else.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of identities, motion, rig and noise.")
 @click.option("--participants", default=None, help="Comma-separated 3-digit ids, e.g. 101,102.")
@@ -31,7 +35,7 @@ import click
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Processes rendering sequences in parallel (same output for any number).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def synth(out, preset, layout, seed, participants, n_participants, sequences, frames, stride, depth_noise_mm,
+def synth(out, preset, cameras, layout, seed, participants, n_participants, sequences, frames, stride, depth_noise_mm,
           holes, flying_pixels, truth_dir, truth_gt, template, workers, quiet):
     """Render a synthetic capture in NeRSemble layout, with exact truth."""
     from facebench.errors import FacebenchError
@@ -44,7 +48,7 @@ def synth(out, preset, layout, seed, participants, n_participants, sequences, fr
                    n_participants=n_participants, sequences=sequences, frames=frames, stride=stride,
                    depth_noise_mm=depth_noise_mm, holes=holes, flying_pixels=flying_pixels,
                    truth_dir=truth_dir, truth_gt=truth_gt, template=template or DEFAULT_TEMPLATE,
-                   workers=workers, progress=not quiet)
+                   workers=workers, progress=not quiet, cameras=cameras)
     counts = (f"{len(r.participants)} participants x {len(r.sequences)} sequences x {len(r.frame_ids)} frames"
               f" x {len(r.serials)} cameras, {r.width}x{r.height}, layout {r.layout}")
     click.echo(f"wrote {r.n_images} images ({counts}) to {r.out} in {r.elapsed_s:.1f} s"

@@ -149,12 +149,15 @@ def measure(truth_dir, gt_dir, template=None, subject=None, n_points: int = 2000
         template.faces, subject.faces)
     face_of = np.asarray(subject.face_regions) == FACE_REGION
     acc = {k: [] for k in ("obs_key", "obs_val", "epe", "vis_agree", "depth", "abs")}
+    meta = Path(truth_dir) / "synth.json"
+    # video layouts number frames by their index in the mp4 (0..T-1), not by the timestep
+    by_index = meta.exists() and json.loads(meta.read_text()).get("layout") in ("v2", "benchmark")
     covered = face_px = tracks_total = tracks_lost = 0
     point_base, occluders, n_obs, drift = 0, True, 0, {}
     for participant, sequence in reader.sequences():
         frame_ids, _ = reader.sequence_vertices(participant, sequence)
         truth = np.load(Path(truth_dir) / participant / sequence / "truth.npz")
-        rows = {int(f): i for i, f in enumerate(truth["frame_ids"])}
+        rows = {(i if by_index else int(f)): i for i, f in enumerate(truth["frame_ids"])}
         verts = np.asarray(truth["vertices"], np.float64)[[rows[int(f)] for f in frame_ids]]
         scene = TrueScene(subject, truth_dir, participant)
         occluders &= scene.occluders is not None

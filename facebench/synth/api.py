@@ -15,6 +15,7 @@ from facebench.synth.motion import SEQUENCES
 PRESETS = {
     "tiny": (3, 64, 96, 3, ("EXP-1-head",)),
     "small": (16, 256, 374, 8, ("EXP-1-head", "SEN-01-cramp_small_danger")),
+    "medium": (16, 550, 802, 6, ("EXP-1-head",)),  # a quarter of NeRSemble's 2200x3208 sensor
     "full": (16, 1100, 1604, 16, ("EXP-1-head", "EMO-1-shout+laugh", "SEN-01-cramp_small_danger", "FREE")),
 }
 TRAIN_PARTICIPANTS = (101, 199)  # ids for training captures; synth-v1 test participants are 901-999
@@ -48,7 +49,8 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
                holes: float = 0.0, flying_pixels: bool = False, truth_dir=None, truth_gt=None,
                template=None, progress: bool = True, n_participants: int | None = None,
                gt_resolution: tuple[int, int] | None = None, n_tracks: int = 256,
-               workers: int = 1, threads: int = 2, gt_options: dict | None = None) -> SynthResult:
+               workers: int = 1, threads: int = 2, gt_options: dict | None = None,
+               cameras: int | None = None) -> SynthResult:
     """Render a synthetic capture of ``participants`` x ``sequences`` into ``out`` (SPEC §3 layout).
 
     participants: 3-digit id strings (default: ``n_participants`` ids from 101, else ["101"]);
@@ -59,7 +61,8 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
     truth_gt: optional GT folder for exact SPEC §4 shards (one per sequence); ``gt_options``
     go to its GTWriter (e.g. ``{"image_codec": "png"}``, ``{"schema_version": 1}``);
     gt_resolution: (width, height) of the GT clips, default the capture resolution;
-    n_tracks: GT tracks per clip; workers: processes rendering sequences in parallel
+    n_tracks: GT tracks per clip; cameras: how many of the rig's 16 cameras (default: the
+    preset's; always the frontal one, the rest spread over the arc); workers: processes rendering sequences in parallel
     and ``threads`` cameras per frame at once in each (the output is identical for any
     number of workers and threads).
     """
@@ -70,6 +73,10 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
     if layout not in LAYOUTS:
         raise FacebenchError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     n_cams, width, height, preset_frames, preset_seqs = PRESETS[preset]
+    if cameras is not None:
+        if not 1 <= int(cameras) <= 16:
+            raise FacebenchError(f"cameras must be in 1..16, got {cameras}")
+        n_cams = int(cameras)
     pids = _participants(participants, n_participants)
     seqs = _sequences(sequences, preset_seqs)
     frames = preset_frames if frames is None else int(frames)

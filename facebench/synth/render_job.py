@@ -59,6 +59,10 @@ def write_participant(template, pid: str, cfg: CaptureConfig) -> None:
 
     p = Participant(template, pid, cfg)
     backgrounds = {s: apply_color(b, p.distort[s]) for s, b in p.backgrounds.items()}
+    if cfg.layout == "v2":  # the BACKGROUND plate was taken at another moment (camera_model)
+        from facebench.synth.camera_model import background_plate
+
+        backgrounds = {s: background_plate(b, cfg.seed, s) for s, b in backgrounds.items()}
     CaptureWriter(cfg.out, cfg.layout).participant(pid, p.rig, p.corrections, backgrounds)
     truth_io.write_participant_truth(cfg.truth, pid, p.rig, p.identity, cfg.width, cfg.height)
 
@@ -102,7 +106,13 @@ def render_sequence(template, pid: str, seq: str, cfg: CaptureConfig, gt_writer=
         rng = np.random.default_rng([cfg.seed, zlib.crc32(f"{pid}/{seq}/{serial}".encode()), int(fid)])
         depth_obs = degrade_depth(r.depth, r.foreground, rng, cfg.depth_noise_mm, cfg.holes,
                                   cfg.flying_pixels)
-        return r, depth_obs, apply_color(r.rgb, p.distort[serial])
+        if cfg.layout != "v2":
+            return r, depth_obs, apply_color(r.rgb, p.distort[serial])
+        # v2 (videos only, like the public release): cast shadow, colour, sensor noise
+        from facebench.synth import camera_model as cm
+
+        shaded = cm.cast_shadow(r.rgb, r.foreground, cfg.seed, serial)
+        return r, depth_obs, cm.sensor_noise(apply_color(shaded, p.distort[serial]), cfg.seed, serial, fid)
 
     pool = None
     if cfg.threads > 1:
