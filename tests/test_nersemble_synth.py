@@ -73,7 +73,8 @@ def _blocks(image: np.ndarray) -> np.ndarray:
 
 
 def test_layouts_agree(captures):
-    """The same seed renders the same pixels: v1 PNGs and v2/benchmark mp4 frames agree closely."""
+    """The same seed renders the same scene: v1 PNGs and benchmark mp4 frames agree closely; v2 adds
+    what a video camera does (noise, a cast shadow on the wall, CRF 20), so it agrees on the subject."""
     v1, v2, bench = (open_capture(captures[k].out) for k in ("v1", "v2", "benchmark"))
     result = captures["v1"]
     pid, seq = result.participants[0], result.sequences[0]
@@ -82,7 +83,9 @@ def test_layouts_agree(captures):
         b = v2.read_view(pid, seq, 1, serial)
         c = bench.read_view(pid, seq, 1, serial)
         # H.264 smooths the rendered grain: compare 8x8 block means
-        assert np.abs(_blocks(a.image) - _blocks(b.image)).mean() < 2.0
+        assert np.abs(_blocks(a.image) - _blocks(c.image)).mean() < 2.0
+        subject = a.alpha > 0.5
+        assert np.abs(a.image.astype(float) - b.image)[subject].mean() < 8.0  # 64x96: CRF 20 blurs much
         assert np.abs(a.alpha - c.alpha).mean() < 0.02
         valid = np.isfinite(a.depth)
         assert valid.any() and np.all((a.depth[valid] > 0.2) & (a.depth[valid] < 2.0))

@@ -195,24 +195,29 @@ def test_on_error_skip_records_the_failure(captures, tmp_path):
     assert summary.sequences_done == 0 and len(summary.failures) == 1
     manifest = json.loads((tmp_path / "gt" / "manifest.json").read_text())
     assert manifest["failures"][0]["sequence"] == "EXP-1-head"
-    assert "no depth maps, point cloud or background" in manifest["failures"][0]["error"]
+    # without depth maps, auto falls back to multi-view stereo, which finds nothing in 64x96 views
+    assert "points from the mvs depth source" in manifest["failures"][0]["error"]
 
 
 @pytest.mark.slow
 def test_v2_layout_fits_a_visual_hull(tmp_path):
-    """v2 has images only: silhouettes against BACKGROUND and a visual hull stand in for depth."""
+    """``depth: hull``: masks against BACKGROUND and their visual hull stand in for depth."""
     from facebench.io.shards import GTReader, validate_gt
     from facebench.prepare import prepare_nersemble
     from facebench.synth import synthesize
 
     synthesize(tmp_path / "cap", preset="tiny", layout="v2", seed=5, truth_dir=tmp_path / "truth",
                progress=False)
-    summary = prepare_nersemble(tmp_path / "cap", tmp_path / "gt", config=FAST, progress=False)
+    summary = prepare_nersemble(tmp_path / "cap", tmp_path / "gt", config={**FAST, "depth": "hull"},
+                                progress=False)
     assert validate_gt(tmp_path / "gt") == []
     assert summary.clips == 3
     reader = GTReader(tmp_path / "gt")
     clip = reader.clip(reader.clip_ids[0])
     assert (clip.mask == 1).sum() > 50  # the fitted face is seen inside the silhouette
+    attrs = reader.sequence_attrs(*reader.clip_ids[0].split("/")[:2])
+    assert attrs["depth_source"] == "hull" and attrs["masks_from"] == "background"
+    assert reader.manifest["config"]["pipeline"]["depth"] == "hull"
 
 
 def test_cli_reports_config_typos_in_one_line(captures, tmp_path, capsys):

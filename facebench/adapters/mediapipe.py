@@ -187,6 +187,24 @@ def detect_landmarks(images, video: bool = True):
     return lm.ibug68, lm.dense, lm.score
 
 
+def segment_person(images, landscape: bool = False) -> np.ndarray:
+    """Person probability per pixel with MediaPipe's selfie segmentation.
+
+    images (T,H,W,3) uint8 -> (T,H,W) float32 in [0, 1] (1: person).  ``landscape`` picks the
+    faster 144x256 model; the default general model (256x256) suits portrait crops.
+    """
+    _quiet()
+    mp = require("mediapipe", EXTRA)
+    images = _check_images(images)
+    out = np.zeros(images.shape[:3], np.float32)
+    with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=int(landscape)) as seg:
+        for t in range(len(images)):
+            mask = seg.process(np.ascontiguousarray(images[t])).segmentation_mask
+            if mask is not None:
+                out[t] = np.clip(np.asarray(mask, np.float32), 0, 1)
+    return out
+
+
 __all__ = [
     "EXTRA",
     "Landmarks",
@@ -194,5 +212,6 @@ __all__ = [
     "detect_landmarks",
     "detect_landmarks_full",
     "ibug68_pairs",
+    "segment_person",
     "to_ibug68",
 ]

@@ -47,16 +47,31 @@ def _fit_options(camera_word: str, pipeline: str, scheduler_help: str):
               help="Capture root (participant folders 017/, 018/, ...).")
 @click.option("--layout", type=click.Choice(["v1", "v2", "benchmark"]), default=None,
               help="Capture layout (SPEC §3); detected from the files when omitted.")
+@click.option("--depth", type=click.Choice(["auto", "maps", "pointcloud", "mvs", "hull"]), default=None,
+              help="Geometry source (overrides the config's `depth`, default auto: depth maps, else the "
+              "point cloud, else multi-view stereo; hull is coarse). Recorded in the manifest.")
+@click.option("--device", default=None, metavar="auto|cpu|cuda",
+              help="Where stereo and fitting run (overrides stereo.device and fit.device).")
 @_fit_options("serials", "nersemble",
               "Dask scheduler (tcp://host:8786) or Ray address; Dask without it starts a LocalCluster.")
-def nersemble(root, out, layout, participants, sequences, cameras, frames, resolution, template, config_file,
-              workers, backend, scheduler, on_error):
+def nersemble(root, out, layout, depth, device, participants, sequences, cameras, frames, resolution, template,
+              config_file, workers, backend, scheduler, on_error):
     """Fit the template to a NeRSemble capture and write GT shards (resumable)."""
     from facebench.prepare import prepare_nersemble
+    from facebench.prepare.config import load_config
 
+    overrides = {}
+    if depth is not None:
+        overrides["depth"] = depth
+    if device is not None:
+        from facebench.prepare.mvs import resolve_device
+
+        resolve_device(device)  # one line if CUDA is asked for and absent, or the name is wrong
+        overrides.update(stereo={"device": device}, fit={"device": device})
+    config = load_config(config_file, overrides) if overrides else config_file
     summary = prepare_nersemble(root, out, layout=layout, participants=participants, sequences=sequences,
                                 cameras=cameras, frames=frames, resolution=resolution, template=template,
-                                config=config_file, workers=workers, backend=backend, scheduler=scheduler,
+                                config=config, workers=workers, backend=backend, scheduler=scheduler,
                                 on_error=on_error)
     click.echo(str(summary))
 

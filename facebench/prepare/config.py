@@ -15,6 +15,8 @@ from pathlib import Path
 
 from facebench.errors import InputError, did_you_mean
 from facebench.prepare.fit import FitConfig
+from facebench.prepare.masks import MaskConfig
+from facebench.prepare.mvs import StereoConfig
 from facebench.prepare.pointcloud import FusionConfig
 
 DEFAULT_PIPELINE = "nersemble.yaml"
@@ -88,6 +90,10 @@ class PipelineConfig:
     compression_level: int
     qc: dict | None = None  # thresholds of facebench.prepare.qc, {figure: {warn, fail, ...}}
     image_codec: str = "jpeg"
+    depth: str = "auto"  # facebench.prepare.depth_source: auto | maps | pointcloud | mvs | hull
+    stereo: StereoConfig = StereoConfig()
+    masks: MaskConfig = MaskConfig()
+    landmarks: dict | None = None  # {detect: auto | on | off, inlier_px}
 
     @classmethod
     def from_dict(cls, config: dict) -> PipelineConfig:
@@ -98,4 +104,8 @@ class PipelineConfig:
                    n_tracks=int(maps["n_tracks"]), visibility_margin=float(maps["visibility_margin"]),
                    compression=None if compression in (None, "none") else compression,
                    compression_level=int(shards.get("compression_level", 4)),
-                   qc=config.get("qc"), image_codec=str(shards.get("image_codec", "jpeg")))
+                   qc=config.get("qc"), image_codec=str(shards.get("image_codec", "jpeg")),
+                   depth=str(config.get("depth", "auto")),
+                   stereo=_section(StereoConfig, config.get("stereo", {})),
+                   masks=_section(MaskConfig, config.get("masks", {})),
+                   landmarks=dict(config.get("landmarks") or {}))

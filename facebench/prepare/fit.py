@@ -57,6 +57,8 @@ class FitConfig:
     w_laplacian: float = 1.0
     w_offset: float = 1e-3
     w_offset_smooth: float = 1e-2
+    w_landmarks: float = 0.0  # triangulated facial landmarks (facebench.prepare.landmarks); 0 = off
+    landmark_sigma: float = 0.01  # metres: Geman-McClure scale of the landmark term
     w_photo: float = 0.0  # temporal photometric consistency (facebench.prepare.photo); 0 = off
     photo_vertices: int = 3000  # face vertices sampled for it
     photo_blur_px: float = 1.0
@@ -219,7 +221,7 @@ def _initial_params(template, clouds, cameras, serials, init, config: FitConfig,
 
 
 def fit_sequence(template, clouds, cameras=None, serials=(), init: dict | None = None,
-                 config: FitConfig = FitConfig(), progress=None, views=None) -> FitResult:
+                 config: FitConfig = FitConfig(), progress=None, views=None, landmarks=None) -> FitResult:
     """Fit ``template`` to per-frame ``clouds`` (list of PointCloud); see the module docstring.
 
     ``init``: optional parameter arrays named as ``template.deform`` arguments
@@ -228,13 +230,15 @@ def fit_sequence(template, clouds, cameras=None, serials=(), init: dict | None =
     rigid pose comes from the cloud and the rig (``cameras``, ``serials``).
     ``views``: (images per camera (T,H,W,3), depths per camera (T,H,W) or None) at the
     ``cameras``' resolution, for the photometric term when ``config.w_photo > 0``.
+    ``landmarks``: optional (T,68,3) world iBUG landmarks (NaN: unknown), e.g. triangulated from
+    detections; their inner 51 pull the template's landmark embedding when ``config.w_landmarks > 0``.
     """
     torch = _torch()
     start = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, config.threads))
     try:
-        result = _fit(torch, template, clouds, cameras, serials, init, config, progress, views)
+        result = _fit(torch, template, clouds, cameras, serials, init, config, progress, views, landmarks)
     finally:
         torch.set_num_threads(threads)
     result.seconds = time.perf_counter() - start
@@ -253,7 +257,7 @@ def _fit_subset(template, data_mask):
     return _SUBSETS[key]
 
 
-def _fit(torch, template, clouds, cameras, serials, init, config, progress, views=None):
+def _fit(torch, template, clouds, cameras, serials, init, config, progress, views=None, landmarks=None):
     device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if config.device == "auto" else config.device))
     dtype = torch.float32
@@ -261,9 +265,17 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress, view
     data_mask = np.isin(template.regions, config.data_regions)
     init_p = _initial_params(template, clouds, cameras, serials, init, config, data_mask)
     full, full_mask = template, data_mask
+    lm_term = None
+    if landmarks is not None and config.w_landmarks > 0 and template.landmarks is not None:
+        lm_term = _LandmarkTerm(template, landmarks, config)
     if data_mask.mean() < 0.8:  # the parameter stage needs only the data vertices (and joint sources)
-        template = _fit_subset(template, data_mask)
+        keep = data_mask.copy()
+        if lm_term is not None:
+            keep[lm_term.vertex_ids.ravel()] = True
+        template = _fit_subset(template, keep)
         data_mask = full_mask[template.vertex_ids]
+        if lm_term is not None:
+            lm_term.restrict(template.vertex_ids)
     p = {k: torch.tensor(np.asarray(v), dtype=dtype, device=device, requires_grad=True)
          for k, v in init_p.items()}
     if not config.fit_scale:
@@ -292,6 +304,8 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress, view
             tensors = [torch.as_tensor(a, dtype=dtype, device=device) for a in (q, n, w)]
         v = _deform(template, p, T)
         loss = _data_loss(v, *tensors, config)
+        if lm_term is not None:
+            loss = loss + config.w_landmarks * lm_term.loss(torch, v)
         for name, weight in priors.items():
             loss = loss + weight * (p[name] ** 2).sum() / T
         if T > 1:
@@ -327,6 +341,38 @@ def _fit(torch, template, clouds, cameras, serials, init, config, progress, view
     params = {k: v.detach().cpu().double().numpy() for k, v in p.items()}
     params["scale"] = np.exp(params.pop("log_scale"))
     return FitResult(vertices.astype(np.float32), params, residual, matched, 0.0)
+
+
+class _LandmarkTerm:
+    """Robust distance between the template's inner landmarks and 3D landmark targets (T,68,3)."""
+
+    def __init__(self, template, landmarks, config: FitConfig):
+        face_id, bary = template.landmarks
+        inner = np.arange(17, 68)  # the jaw line follows each view's silhouette: not used
+        self.vertex_ids = np.asarray(template.faces)[np.asarray(face_id)[inner]]  # (51,3)
+        self.bary = np.asarray(bary, np.float64)[inner]
+        target = np.asarray(landmarks, np.float64)[:, inner]
+        self.valid = np.isfinite(target).all(-1)
+        self.target = np.nan_to_num(target)
+        self.sigma = config.landmark_sigma
+        self._tensors = None
+
+    def restrict(self, vertex_ids: np.ndarray) -> None:
+        """Renumber into a subset template whose kept vertices are ``vertex_ids``."""
+        remap = np.full(int(vertex_ids.max()) + 1, -1, np.int64)
+        remap[vertex_ids] = np.arange(len(vertex_ids))
+        self.vertex_ids = remap[self.vertex_ids]
+
+    def loss(self, torch, v):
+        if self._tensors is None:
+            dev, dt = v.device, v.dtype
+            self._tensors = (torch.as_tensor(self.vertex_ids, device=dev), torch.as_tensor(self.bary, dtype=dt,
+                             device=dev), torch.as_tensor(self.target, dtype=dt, device=dev),
+                             torch.as_tensor(self.valid, dtype=dt, device=dev))
+        ids, bary, target, valid = self._tensors
+        pts = (v[:, ids] * bary[None, :, :, None]).sum(2)  # (T,51,3)
+        rho = geman_mcclure((pts - target).norm(dim=-1), self.sigma)
+        return (rho * valid).sum() / valid.sum().clamp_min(1.0)
 
 
 def _fit_offsets(torch, base, base_normals, faces, template, corr, config, progress, photo=None):

@@ -39,7 +39,6 @@ class FusionConfig:
     outlier_std: float = 2.5  # drop points whose mean k-NN distance > mean + std_ratio * std
     voxel_size: float = 0.002  # fitting cloud resolution; 0 keeps every point
     normal_k: int = 16  # neighbours for normals of clouds read without them
-    silhouette_threshold: float = 0.1  # v2: colour difference to the background image that is foreground
     hull_extent: float = 0.4  # v2: side of the visual-hull cube around the rig's focus
     hull_voxel: float = 0.003  # v2: visual-hull voxel size
 

@@ -29,7 +29,13 @@ class Views:
     images: list  # per camera (T,H,W,3) uint8
     alphas: list  # per camera (T,H,W) float32 in [0,1]
     depths: list  # per camera (T,H,W) float32 metres NaN invalid, or None (no depth maps)
-    silhouettes: bool = False  # alphas come from background subtraction (v2 captures)
+    masks_from: str = "alpha"  # alpha (the capture's alpha maps) | background | segmentation (v2)
+    stereo: bool = False  # depths come from facebench's multi-view stereo (noisy, with holes)
+
+    @property
+    def silhouettes(self) -> bool:
+        """True when the masks were computed here (images-only captures), not read."""
+        return self.masks_from in ("background", "segmentation")
 
 
 def target_size(width: int, height: int, resolution: int | None) -> tuple[int, int]:
@@ -54,13 +60,17 @@ def _resize(array: np.ndarray, size: tuple[int, int], nearest: bool = False) -> 
 
 
 def read_views(capture, participant: str, sequence: str, serials, frame_ids, resolution=None,
-               silhouette_threshold: float = 0.1) -> Views:
+               masks=None) -> Views:
     """Read (and resize) images, alpha maps and depth maps of every camera and frame.
 
-    Without alpha maps (v2), alpha is a silhouette against the camera's BACKGROUND image.
+    Without alpha maps (v2), the masks come from :func:`facebench.prepare.masks.foreground_masks`
+    (``masks``: its :class:`~facebench.prepare.masks.MaskConfig`) against the camera's BACKGROUND
+    image at the stored resolution, or from person segmentation alone when there is none.
     """
+    from facebench.prepare.masks import MaskConfig, foreground_masks
+
     cams, images, alphas, depths = [], [], [], []
-    silhouettes = False
+    masks_from = "alpha"
     for serial in serials:
         frames = list(capture.iter_views(participant, sequence, serial, frame_ids))
         first = frames[0]
@@ -69,18 +79,18 @@ def read_views(capture, participant: str, sequence: str, serials, frame_ids, res
         cam = first.camera
         cams.append(cam if size == (w, h) else cam.rescaled(*size))
         images.append(np.stack([_resize(f.image, size) for f in frames]))
-        if first.alpha is None:  # v2: no alpha maps; silhouettes against the BACKGROUND image
-            background = _background(capture, participant, sequence, serial, (w, h))
-            silhouettes = background is not None
-            alphas.append(np.stack([_resize(_silhouette(f, background, silhouette_threshold), size)
-                                    for f in frames]))
+        if first.alpha is None:  # v2: no alpha maps; against the BACKGROUND image
+            plate = _background(capture, participant, sequence, serial, size)
+            alphas.append(foreground_masks(images[-1], plate, masks or MaskConfig()))
+            masks_from = "segmentation" if plate is None and masks_from == "alpha" else (
+                "background" if plate is not None else masks_from)
         else:
             alphas.append(np.stack([_resize(_alpha(f), size) for f in frames]))
         if first.depth is not None:
             depths.append(np.stack([_resize(f.depth.astype(np.float32), size, nearest=True) for f in frames]))
         else:
             depths.append(None)
-    return Views(list(serials), cams, images, alphas, depths, silhouettes)
+    return Views(list(serials), cams, images, alphas, depths, masks_from)
 
 
 def _alpha(view) -> np.ndarray:
@@ -101,39 +111,32 @@ def _background(capture, participant, sequence, serial, size):
     return _resize(bg, size)
 
 
-def _silhouette(view, background, threshold: float) -> np.ndarray:
-    from facebench.prepare.hull import silhouette
-
-    if background is None:
-        return np.ones(view.image.shape[:2], np.float32)
-    return silhouette(view.image, background, threshold)
-
-
-def frame_clouds(capture, participant, sequence, frame_ids, views: Views, cfg: PipelineConfig) -> list:
-    """One cleaned world cloud per frame: fused depth maps, else the capture's point cloud."""
+def frame_clouds(capture, participant, sequence, frame_ids, views: Views, cfg: PipelineConfig,
+                 source: str = "maps", centers=None) -> list:
+    """One cleaned world cloud per frame from ``source`` (:mod:`facebench.prepare.depth_source`):
+    fused depth maps (the capture's, or multi-view stereo's already in ``views.depths``), the
+    capture's point cloud, or the masks' visual hull (around ``centers`` (T,3) when given)."""
     clouds = []
-    have_depth = any(d is not None for d in views.depths)
-    centres = np.array([c.center_world for c in views.cameras])
+    rig = np.array([c.center_world for c in views.cameras])
     for t, fid in enumerate(frame_ids):
-        if have_depth:
+        if source in ("maps", "mvs"):
             cloud = fuse_views(views.cameras, [None if d is None else d[t] for d in views.depths],
                                [a[t] for a in views.alphas], cfg.fusion)
-        else:
+        elif source == "pointcloud":
             read = capture.read_pointcloud(participant, sequence, int(fid))
-            if read is not None:
-                cloud = cloud_from_points(read[0], read[1], centres, cfg.fusion)
-            elif views.silhouettes:
-                from facebench.prepare.hull import visual_hull_cloud
+            if read is None:
+                raise InputError(f"{participant}/{sequence} frame {fid}: point cloud missing", capture.root)
+            cloud = cloud_from_points(read[0], read[1], rig, cfg.fusion)
+        else:
+            from facebench.prepare.hull import visual_hull_cloud
 
-                cloud = visual_hull_cloud(views.cameras, [a[t] for a in views.alphas],
-                                          extent=cfg.fusion.hull_extent, voxel=cfg.fusion.hull_voxel,
-                                          alpha_threshold=cfg.fusion.alpha_threshold)
-            else:
-                raise InputError(f"{participant}/{sequence} frame {fid}: no depth maps, point cloud or "
-                                 "background images to fit the template to", capture.root)
+            center = None if centers is None or not np.isfinite(centers[t]).all() else centers[t]
+            cloud = visual_hull_cloud(views.cameras, [a[t] for a in views.alphas], center=center,
+                                      extent=cfg.fusion.hull_extent, voxel=cfg.fusion.hull_voxel,
+                                      alpha_threshold=cfg.fusion.alpha_threshold)
         if len(cloud) < 100:
-            raise InputError(f"{participant}/{sequence} frame {fid}: only {len(cloud)} points after fusion; "
-                             "check the depth maps / point cloud and the alpha maps")
+            raise InputError(f"{participant}/{sequence} frame {fid}: only {len(cloud)} points from the "
+                             f"{source} depth source; check the images, masks and calibration")
         clouds.append(cloud)
     return clouds
 
@@ -186,11 +189,18 @@ def build_clips(template, vertices, views: Views, participant, sequence, cfg: Pi
         maps.append((np.empty((T,) + fgs[i].shape[1:], np.float32),
                      np.empty((T,) + fgs[i].shape[1:] + (3,), np.float32),
                      np.empty((T,) + fgs[i].shape[1:], np.uint8)))
+    face_of = np.asarray(template.face_regions) == 1
     for t in range(T):  # frame-major: one frame's mesh structures serve every camera
         for i, cam in enumerate(views.cameras):
             obs = views.depths[i]
-            # no depth maps (benchmark layout): the fitted surface stands in for them
-            obs_t = cached_raycaster(vertices[t], template.faces).render(cam).depth if obs is None else obs[t]
+            if obs is None:  # no depth maps (benchmark layout): the fitted surface stands in for them
+                obs_t = cached_raycaster(vertices[t], template.faces).render(cam).depth
+            elif views.stereo:  # the fitted surface on the face, stereo where it sees something else
+                r = cached_raycaster(vertices[t], template.faces).render(cam)
+                face_px = r.hit & face_of[np.maximum(r.face_id, 0)]
+                obs_t = np.where(face_px | ~np.isfinite(obs[t]), r.depth, obs[t])
+            else:
+                obs_t = obs[t]
             depth, canonical, mask = maps[i]
             depth[t], canonical[t], mask[t] = gtmaps.view_maps(template, vertices[t], cam, obs_t, fgs[i][t],
                                                                max_offset=cfg.max_offset)
@@ -207,7 +217,23 @@ def build_clips(template, vertices, views: Views, participant, sequence, cfg: Pi
     return clips
 
 
-STAGES = ("read", "fuse", "fit", "maps")
+STAGES = ("read", "landmarks", "stereo", "fuse", "fit", "maps")
+
+
+def detect_landmarks(views: Views, cfg: PipelineConfig):
+    """Triangulated FaceMesh landmarks of the sequence (:mod:`facebench.prepare.landmarks`), or None
+    when switched off, or (``detect: auto``) when MediaPipe is not installed."""
+    mode = str(cfg.landmarks.get("detect", "auto"))
+    if mode in ("off", "false", "False"):
+        return None
+    if mode == "auto":
+        import importlib.util
+
+        if importlib.util.find_spec("mediapipe") is None:
+            return None
+    from facebench.prepare.landmarks import detect_multiview
+
+    return detect_multiview(views.images, views.cameras, inlier_px=float(cfg.landmarks.get("inlier_px", 8.0)))
 
 
 def prepare_sequence(capture, participant: str, sequence: str, serials, frame_ids, template,
@@ -217,17 +243,36 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     ``progress``: optional ``callback(stage_done, next_stage)`` called after each of :data:`STAGES`.
     """
     from facebench.io.shards import Sequence
+    from facebench.prepare import depth_source
+    from facebench.prepare.hull import rig_center
+    from facebench.prepare.landmarks import fitted_landmark_px, landmark_pose
 
     clock = _Clock(progress)
     frame_ids = np.asarray(frame_ids, dtype=np.int32)
-    views = read_views(capture, participant, sequence, serials, frame_ids, resolution,
-                       cfg.fusion.silhouette_threshold)
+    views = read_views(capture, participant, sequence, serials, frame_ids, resolution, cfg.masks)
     clock.lap("read")
-    clouds = frame_clouds(capture, participant, sequence, frame_ids, views, cfg)
+    lms = detect_landmarks(views, cfg)
+    centers = lms.center_world() if lms is not None else np.full((len(frame_ids), 3), np.nan)
+    centers[~np.isfinite(centers).all(1)] = rig_center(views.cameras)
+    clock.lap("landmarks")
+    source = depth_source.choose_source(cfg.depth, capture, participant, sequence, frame_ids, views)
+    stereo = None
+    if source == "mvs":
+        stereo = depth_source.stereo_depths(views, centers, cfg.stereo)
+        views.depths, views.stereo = stereo["depths"], True
+    clock.lap("stereo")
+    clouds = frame_clouds(capture, participant, sequence, frame_ids, views, cfg, source, centers)
     init = tracking_init(capture, participant, sequence, frame_ids, template)
+    init_from = "tracking" if init is not None else "pointcloud"
+    if init is None and lms is not None:
+        init = landmark_pose(template, lms)
+        init_from = "landmarks" if init is not None else init_from
     clock.lap("fuse")
     fit = fit_sequence(template, clouds, views.cameras, views.serials, init, cfg.fit,
-                       views=(views.images, views.depths))
+                       views=(views.images, views.depths),
+                       landmarks=None if lms is None else lms.xyz_world)
+    if lms is not None:
+        fit.stats["landmark_px"] = fitted_landmark_px(template, fit.vertices, views.cameras, lms)
     clock.lap("fit")
     clips = build_clips(template, fit.vertices, views, participant, sequence, cfg)
     clock.lap("maps")
@@ -237,15 +282,28 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     residual = float(np.nanmedian(fit.residual_mm)) if np.isfinite(fit.residual_mm).any() else float("nan")
     attrs = {"template": template.name, "fit_residual_mm": residual,
              "fit_matched_fraction": float(np.mean(fit.matched)),
-             "fit_init": "tracking" if init is not None else "pointcloud",
+             "fit_init": init_from, "depth_source": source, "masks_from": views.masks_from,
              "cloud_points_mean": float(np.mean([len(c) for c in clouds])),
              "qc": quality, "qc_flag": quality["flag"]}
+    if stereo is not None:
+        attrs["stereo"] = depth_source.stereo_summary(stereo, views)
+    if lms is not None:
+        attrs["landmarks"] = landmark_summary(lms, views.serials)
     seq = Sequence(participant=participant, sequence=sequence, frame_ids=frame_ids,
                    vertices=fit.vertices.astype(np.float32), clips=clips, attrs=attrs)
     stats = {"participant": participant, "sequence": sequence, "frames": len(frame_ids),
              "clips": len(clips), "views": len(clips) * len(frame_ids), "fit_residual_mm": residual,
              "seconds": clock.wall, "cpu_seconds": clock.cpu, "qc": quality["frames"]}
     return seq, stats
+
+
+def landmark_summary(lms, serials) -> dict:
+    """Per camera: frames with a face, frames agreeing with the consensus, median reprojection (px@512)."""
+    err = lms.reprojection_px512
+    found = np.isfinite(lms.xy).all(axis=(2, 3))
+    return {s: {"found": int(found[i].sum()), "inlier": int(lms.inlier[i].sum()),
+                "reprojection_px512": None if not np.isfinite(err[i]).any()
+                else round(float(np.nanmedian(err[i])), 3)} for i, s in enumerate(serials)}
 
 
 class _Clock:
