@@ -54,8 +54,8 @@ def _fit_options(camera_word: str, pipeline: str, scheduler_help: str):
               help="Where stereo and fitting run (overrides stereo.device and fit.device).")
 @_fit_options("serials", "nersemble",
               "Dask scheduler (tcp://host:8786) or Ray address; Dask without it starts a LocalCluster.")
-def nersemble(root, out, layout, depth, device, participants, sequences, cameras, frames, resolution, template,
-              config_file, workers, backend, scheduler, on_error):
+def nersemble(root, out, layout, depth, device, participants, sequences, cameras, frames, resolution,
+              template, config_file, workers, backend, scheduler, on_error):
     """Fit the template to a NeRSemble capture and write GT shards (resumable)."""
     from facebench.prepare import prepare_nersemble
     from facebench.prepare.config import load_config

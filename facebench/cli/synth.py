@@ -35,8 +35,8 @@ import click
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Processes rendering sequences in parallel (same output for any number).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def synth(out, preset, cameras, layout, seed, participants, n_participants, sequences, frames, stride, depth_noise_mm,
-          holes, flying_pixels, truth_dir, truth_gt, template, workers, quiet):
+def synth(out, preset, cameras, layout, seed, participants, n_participants, sequences, frames, stride,
+          depth_noise_mm, holes, flying_pixels, truth_dir, truth_gt, template, workers, quiet):
     """Render a synthetic capture in NeRSemble layout, with exact truth."""
     from facebench.errors import FacebenchError
     from facebench.synth import synthesize

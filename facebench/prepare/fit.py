@@ -366,9 +366,9 @@ class _LandmarkTerm:
     def loss(self, torch, v):
         if self._tensors is None:
             dev, dt = v.device, v.dtype
-            self._tensors = (torch.as_tensor(self.vertex_ids, device=dev), torch.as_tensor(self.bary, dtype=dt,
-                             device=dev), torch.as_tensor(self.target, dtype=dt, device=dev),
-                             torch.as_tensor(self.valid, dtype=dt, device=dev))
+            self._tensors = (torch.as_tensor(self.vertex_ids, device=dev),
+                             *(torch.as_tensor(a, dtype=dt, device=dev) for a in (self.bary, self.target,
+                                                                                   self.valid)))
         ids, bary, target, valid = self._tensors
         pts = (v[:, ids] * bary[None, :, :, None]).sum(2)  # (T,51,3)
         rho = geman_mcclure((pts - target).norm(dim=-1), self.sigma)

@@ -255,7 +255,7 @@ def stereo_frame(cameras, images, masks, center_world, config: StereoConfig = St
     with torch.no_grad():
         pyr = _pyramid(images, masks, cameras, config.levels, device)
         out = []
-        for i, cam in enumerate(cameras):
+        for i in range(len(cameras)):
             out.append(_stereo_view(i, pyr, neighbours[i], center_world, config, device,
                                     None if prior_depths is None else prior_depths[i]))
     return out
@@ -273,7 +273,7 @@ def _stereo_view(i, pyr, nbs, center_world, config: StereoConfig, device, prior)
     z_c = float(full_cam.world_to_cam(np.asarray(center_world, float))[2])
     near, far = max(0.05, z_c - config.depth_radius), z_c + config.depth_radius
     invd = None  # current estimate, inverse depth at the current level's size
-    for level, (greys, masks, cams) in enumerate(pyr):
+    for greys, masks, cams in pyr:
         cam = cams[i]
         mask = masks[i]
         crop = _crop_of(mask, config.window)
@@ -293,7 +293,8 @@ def _stereo_view(i, pyr, nbs, center_world, config: StereoConfig, device, prior)
             cur = F.interpolate(invd[None, None], size=(cam.height, cam.width), mode="bilinear",
                                 align_corners=False)[0, 0, y0:y1, x0:x1]
             s = config.refine_step_px / scale
-            k = torch.arange(-config.refine_steps, config.refine_steps + 1, device=device, dtype=torch.float32)
+            k = torch.arange(-config.refine_steps, config.refine_steps + 1, device=device,
+                             dtype=torch.float32)
             hyp = (cur[None] + k[:, None, None] * s).clamp_min(1e-3)
             step = torch.full((h, w), s, device=device)
         costs = torch.cat([sweep.cost(1.0 / hyp[c:c + config.chunk])

@@ -62,7 +62,8 @@ def synthesize(out, preset: str = "tiny", layout: str = "v1", seed: int = 0, par
     go to its GTWriter (e.g. ``{"image_codec": "png"}``, ``{"schema_version": 1}``);
     gt_resolution: (width, height) of the GT clips, default the capture resolution;
     n_tracks: GT tracks per clip; cameras: how many of the rig's 16 cameras (default: the
-    preset's; always the frontal one, the rest spread over the arc); workers: processes rendering sequences in parallel
+    preset's; always the frontal one, the rest spread over the arc); workers: processes rendering
+    sequences in parallel
     and ``threads`` cameras per frame at once in each (the output is identical for any
     number of workers and threads).
     """

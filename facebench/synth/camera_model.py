@@ -50,7 +50,8 @@ def cast_shadow(rgb: np.ndarray, foreground: np.ndarray, seed: int, serial: str)
     return np.clip(rgb.astype(np.float32) * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
-def sensor_noise(rgb: np.ndarray, seed: int, serial: str, frame_id: int, sigma: float = NOISE_GREY) -> np.ndarray:
+def sensor_noise(rgb: np.ndarray, seed: int, serial: str, frame_id: int,
+                 sigma: float = NOISE_GREY) -> np.ndarray:
     """``rgb`` (H,W,3) uint8 plus Gaussian sensor noise of ``sigma`` grey levels, seeded per frame."""
     noise = _rng(seed, serial, frame_id, 89).standard_normal(rgb.shape, dtype=np.float32) * np.float32(sigma)
     return np.clip(rgb.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
