@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from facebench.errors import InputError, did_you_mean
+from facebench.prepare.camera_check import CameraCheckConfig
 from facebench.prepare.fit import FitConfig
 from facebench.prepare.pointcloud import FusionConfig
 
@@ -88,6 +89,7 @@ class PipelineConfig:
     compression_level: int
     qc: dict | None = None  # thresholds of facebench.prepare.qc, {figure: {warn, fail, ...}}
     image_codec: str = "jpeg"
+    camera_check: CameraCheckConfig = CameraCheckConfig()  # facebench.prepare.camera_check
 
     @classmethod
     def from_dict(cls, config: dict) -> PipelineConfig:
@@ -98,4 +100,5 @@ class PipelineConfig:
                    n_tracks=int(maps["n_tracks"]), visibility_margin=float(maps["visibility_margin"]),
                    compression=None if compression in (None, "none") else compression,
                    compression_level=int(shards.get("compression_level", 4)),
-                   qc=config.get("qc"), image_codec=str(shards.get("image_codec", "jpeg")))
+                   qc=config.get("qc"), image_codec=str(shards.get("image_codec", "jpeg")),
+                   camera_check=_section(CameraCheckConfig, config.get("camera_check") or {}))

@@ -148,6 +148,9 @@ def prepare_registered_sequence(capture, dataset, root, pid, seq, names, frame_i
     views = read_registered_views(capture, pid, seq, names, frame_ids, resolution)
     faces = np.asarray(capture.mesh_faces(pid), np.int64)
     reg = np.stack([capture.mesh_vertices(pid, seq, int(f)) for f in frame_ids])
+    from facebench.prepare.camera_evidence import check_registered
+
+    camera_qc = check_registered(capture, pid, seq, frame_ids, views, reg, faces, cfg)  # before any fit
     lap("read")
     binding = participant_binding(capture, dataset, root, pid, template, cfg, config)
     lap("bind")
@@ -164,6 +167,7 @@ def prepare_registered_sequence(capture, dataset, root, pid, seq, names, frame_i
     lap("maps")
     clouds = [PointCloud(r, vertex_normals(r, faces)) for r in reg]
     quality = sequence_qc(template, fit, clouds, clips, frame_ids, cfg.qc)
+    quality["cameras"] = camera_qc
     residual = float(np.nanmedian(fit.residual_mm)) if np.isfinite(fit.residual_mm).any() else float("nan")
     attrs = {"template": template.name, "fit_residual_mm": residual,
              "fit_matched_fraction": float(np.mean(fit.matched)), "fit_init": "registered mesh",

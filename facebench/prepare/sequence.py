@@ -222,6 +222,9 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     frame_ids = np.asarray(frame_ids, dtype=np.int32)
     views = read_views(capture, participant, sequence, serials, frame_ids, resolution,
                        cfg.fusion.silhouette_threshold)
+    from facebench.prepare.camera_evidence import check_nersemble
+
+    camera_qc = check_nersemble(capture, participant, sequence, frame_ids, views, cfg)  # before any fit
     clock.lap("read")
     clouds = frame_clouds(capture, participant, sequence, frame_ids, views, cfg)
     init = tracking_init(capture, participant, sequence, frame_ids, template)
@@ -234,6 +237,7 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     from facebench.prepare.qc import sequence_qc
 
     quality = sequence_qc(template, fit, clouds, clips, frame_ids, cfg.qc)
+    quality["cameras"] = camera_qc
     residual = float(np.nanmedian(fit.residual_mm)) if np.isfinite(fit.residual_mm).any() else float("nan")
     attrs = {"template": template.name, "fit_residual_mm": residual,
              "fit_matched_fraction": float(np.mean(fit.matched)),

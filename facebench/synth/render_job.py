@@ -59,7 +59,8 @@ def write_participant(template, pid: str, cfg: CaptureConfig) -> None:
 
     p = Participant(template, pid, cfg)
     backgrounds = {s: apply_color(b, p.distort[s]) for s, b in p.backgrounds.items()}
-    CaptureWriter(cfg.out, cfg.layout).participant(pid, p.rig, p.corrections, backgrounds)
+    CaptureWriter(cfg.out, cfg.layout).participant(pid, p.rig, p.corrections, backgrounds,
+                                                   (cfg.width, cfg.height))
     truth_io.write_participant_truth(cfg.truth, pid, p.rig, p.identity, cfg.width, cfg.height)
 
 
