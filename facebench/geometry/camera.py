@@ -164,6 +164,22 @@ def is_resize(native, size, rel_tol: float = 0.01) -> bool:
     return max((w - tw) / W, (h - th) / H) <= min((w + tw) / W, (h + th) / H)
 
 
+def check_intrinsics(K, where=None, what: str = "intrinsics") -> np.ndarray:
+    """``K`` (3,3) as float64, or an ``InputError``: a pinhole ``K`` is upper triangular with last
+    row ``[0, 0, 1]`` and positive focal lengths (a transposed ``K`` has ``cx, cy`` in its last row)."""
+    from facebench.errors import InputError
+
+    K = np.asarray(K, np.float64)
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)):
+        raise InputError(f"{what} must be a finite 3x3 matrix", where)
+    if not np.allclose(K[2], [0.0, 0.0, 1.0], atol=1e-6) or abs(K[1, 0]) > 1e-6:
+        hint = " (transposed?)" if np.allclose(K[:, 2], [0.0, 0.0, 1.0], atol=1e-6) else ""
+        raise InputError(f"{what}: last row is {np.round(K[2], 4).tolist()}, expected [0, 0, 1]{hint}", where)
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise InputError(f"{what}: focal lengths must be positive, got fx={K[0, 0]:g}, fy={K[1, 1]:g}", where)
+    return K
+
+
 def check_resize(native_size, image_size, where=None, hint: str = "--native-size WxH") -> None:
     """``InputError`` naming both sizes unless ``image_size`` (W, H) is ``native_size`` resized
     (:func:`is_resize`); ``where``: the file it concerns, ``hint``: how to state another size."""
@@ -183,6 +199,7 @@ def camera_for_image(K, T_cam_from_world, native_size, image_size, where=None,
     ``K`` is rescaled with the pixel-centre rule (:meth:`Camera.rescaled`); an image of
     another aspect ratio is an ``InputError`` (:func:`check_resize`).
     """
+    K = check_intrinsics(K, where)
     check_resize(native_size, image_size, where, hint)
     (W, H), (w, h) = (int(native_size[0]), int(native_size[1])), (int(image_size[0]), int(image_size[1]))
     camera = Camera(K, T_cam_from_world, W, H)

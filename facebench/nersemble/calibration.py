@@ -117,14 +117,17 @@ def load_camera_params(path, native_size=None) -> CameraParams:
         str(serial): _rigid(_matrix(m, [(4, 4)], path, f"world_2_cam[{serial}]"), path, serial)
         for serial, m in data["world_2_cam"].items()
     }
+    from facebench.geometry.camera import check_intrinsics
+
     intrinsics = data["intrinsics"]
     if isinstance(intrinsics, dict):
         K = {
-            str(serial): _matrix(m, [(3, 3)], path, f"intrinsics[{serial}]")
+            str(serial): check_intrinsics(_matrix(m, [(3, 3)], path, f"intrinsics[{serial}]"), path,
+                                          f"intrinsics[{serial}]")
             for serial, m in intrinsics.items()
         }
     else:
-        shared = _matrix(intrinsics, [(3, 3)], path, "intrinsics")
+        shared = check_intrinsics(_matrix(intrinsics, [(3, 3)], path, "intrinsics"), path)
         K = {serial: shared for serial in T}
     width = data.get("width", SENSOR_WIDTH)
     height = data.get("height", SENSOR_HEIGHT)

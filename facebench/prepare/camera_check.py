@@ -176,21 +176,37 @@ class CameraCheckError(InputError):
     """A sequence whose cameras do not fit its own evidence."""
 
 
+def native_fixes(native_size, image_size) -> list:
+    """The fix that says a calibration's ``K`` refers to the images as stored (``image_size``), not
+    to ``native_size`` as the reader assumed (both (W, H)): a ``K`` a user already rescaled, which
+    the reader rescales again."""
+    (W, H), (w, h) = native_size, image_size
+    if (W, H) == (w, h):
+        return []
+    s = W / w
+    return [(f"K_for_{w}x{h}", f"scaled intrinsics: K fits the {w}x{h} images read, not {W}x{H} images as "
+             f"assumed (K * {s:.3g} fixes it; state it with --native-size {w}x{h})", _k_scaled(s))]
+
+
 def run_check(check, cameras: list, names: list, evidence: str, figures: list, cfg: CameraCheckConfig,
-              frame_ids=()) -> CameraReport:
-    """Evaluate ``check(cameras) -> (values (F,C), extent (C,))`` and diagnose failing cameras."""
+              frame_ids=(), fixes=()) -> CameraReport:
+    """Evaluate ``check(cameras) -> (values (F,C), extent (C,))`` and diagnose failing cameras;
+    ``fixes``: more candidates than :data:`FIXES` (:func:`native_fixes`), tried first, or a
+    function returning them (called only when they are needed)."""
     values, extent = check(cameras)
     values, extent = np.atleast_2d(np.asarray(values, float)), np.asarray(extent, float)
     ok = passes(figures, values, extent, cfg.min_extent)
     report = CameraReport(evidence, list(figures), list(names), values, extent, ok, list(frame_ids))
+    if not ok.all() or any(f.gain is not None for f in figures):
+        fixes = list(fixes() if callable(fixes) else fixes) + FIXES
     if not ok.all():
-        diagnose(report, check, cameras, cfg)
+        diagnose(report, check, cameras, cfg, fixes)
     elif any(f.gain is not None for f in figures):
-        compare_fixes(report, check, cameras, cfg)
+        compare_fixes(report, check, cameras, cfg, fixes)
     return report
 
 
-def compare_fixes(report: CameraReport, check, cameras: list, cfg: CameraCheckConfig) -> None:
+def compare_fixes(report: CameraReport, check, cameras: list, cfg: CameraCheckConfig, fixes=FIXES) -> None:
     """The relative test: the calibration as read must explain the evidence at least as well as the
     same calibration with one of :data:`FIXES` applied to every camera.  A figure with a ``gain``
     fails the cameras it improves by more than that (the texture of a sparse or low-resolution rig
@@ -198,7 +214,7 @@ def compare_fixes(report: CameraReport, check, cameras: list, cfg: CameraCheckCo
     Only a fixed camera that passes every absolute test counts (a head shrunk to a dot agrees
     with itself)."""
     best = (0, None)
-    for name, words, fix in FIXES:
+    for name, words, fix in fixes:
         values, extent = check([fix(c) for c in cameras])
         values = np.atleast_2d(np.asarray(values, float))
         sound = passes(report.figures, values, extent, cfg.min_extent)
@@ -223,7 +239,7 @@ def compare_fixes(report: CameraReport, check, cameras: list, cfg: CameraCheckCo
                      f"most likely {words} for every camera")
 
 
-def diagnose(report: CameraReport, check, cameras: list, cfg: CameraCheckConfig) -> None:
+def diagnose(report: CameraReport, check, cameras: list, cfg: CameraCheckConfig, fixes=FIXES) -> None:
     """Try each of :data:`FIXES` on every camera (a convention misread for all), then on the
     failing cameras only, and set ``report.reason``: the fix that makes the most cameras pass
     (most of the failing ones at least), or that none does."""
@@ -231,7 +247,7 @@ def diagnose(report: CameraReport, check, cameras: list, cfg: CameraCheckConfig)
     need = int(report.ok.sum()) + max(1, (len(bad) + 1) // 2)
     best = (need - 1, None, None)
     for scope in ("every", "failing"):  # on a tie, the convention misread for every camera
-        for name, words, fix in FIXES:
+        for name, words, fix in fixes:
             trial = [fix(c) if scope == "every" or i in bad else c for i, c in enumerate(cameras)]
             values, extent = check(trial)
             passed = int(passes(report.figures, np.atleast_2d(values), extent, cfg.min_extent).sum())

@@ -28,6 +28,7 @@ from facebench.prepare.camera_check import (
     CameraCheckConfig,
     Figure,
     checked_frames,
+    native_fixes,
     raise_if_failed,
     run_check,
 )
@@ -100,12 +101,29 @@ def nersemble_evidence(capture, participant, sequence, frame_ids, views, cfg: Ca
             from facebench.prepare.landmarks import detect_multiview
         except ImportError:
             return "images only: landmark triangulation (facebench.prepare.landmarks) is not available"
-        landmarks = detect_multiview([im[idx] for im in views.images], views.cameras)
-        xy = np.asarray(landmarks.xy)
+        xy = np.asarray(detect_multiview([im[idx] for im in views.images], views.cameras).xy)
     else:
         xy = np.asarray(landmarks.xy)[:, idx]
-    check = LandmarkCheck(xy, cfg.max_landmark_px or 10.0)
-    return Evidence("landmarks", check, figures_for("landmarks", cfg), ids, idx)
+    return landmark_evidence(xy, ids, idx, cfg)
+
+
+def landmark_evidence(xy, frame_ids, idx, cfg: CameraCheckConfig) -> Evidence:
+    """Detected landmarks ``xy`` (C,K,L,2) at the checked frames ``frame_ids`` (indices ``idx``)."""
+    check = LandmarkCheck(np.asarray(xy, np.float64), cfg.max_landmark_px or 10.0)
+    return Evidence("landmarks", check, figures_for("landmarks", cfg), [int(f) for f in frame_ids], idx)
+
+
+def check_landmarks(landmarks, cameras, names, cfg: CameraCheckConfig, frame_ids=None,
+                    where: str = "") -> dict:
+    """The images-only check on a ``MultiViewLandmarks`` (``facebench.prepare.landmarks``; only its
+    ``xy`` (C,T,68,2) detections, NaN where none, are used) and the cameras they were detected in:
+    the QC record, or :class:`CameraCheckError`.  The landmarks are triangulated here again for
+    every convention fix tried, so the figure never depends on the cameras being right."""
+    xy = np.asarray(landmarks.xy, np.float64)
+    idx = checked_frames(xy.shape[1], cfg.frames)
+    ids = idx if frame_ids is None else np.asarray(frame_ids)[idx]
+    evidence = landmark_evidence(xy[:, idx], ids, idx, cfg)
+    return run_evidence(evidence, cameras, names, cfg, where or "landmarks")
 
 
 def registered_evidence(capture, pid, seq, frame_ids, views, vertices, faces, cfg: CameraCheckConfig,
@@ -122,12 +140,20 @@ def registered_evidence(capture, pid, seq, frame_ids, views, vertices, faces, cf
     return Evidence("mesh_photo", photo, figures_for("mesh_photo", cfg), ids, idx)
 
 
-def run_evidence(evidence: Evidence | str, cameras, names, cfg: CameraCheckConfig, where: str) -> dict:
-    """Run the check; the QC record (``qc["cameras"]``), or CameraCheckError when a camera fails."""
+def run_evidence(evidence: Evidence | str, cameras, names, cfg: CameraCheckConfig, where: str,
+                 sizes=None) -> dict:
+    """Run the check; the QC record (``qc["cameras"]``), or CameraCheckError when a camera fails.
+    ``sizes()``: (the size the intrinsics were taken for, the size read), both (W, H) or None, so
+    that a calibration rescaled twice is named exactly."""
     if isinstance(evidence, str):
         return {"check": evidence, "flag": "not checked"}
+
+    def fixes():
+        native, read = sizes() if sizes is not None else (None, None)
+        return native_fixes(native, read) if native and read else []
+
     report = run_check(evidence.check, list(cameras), list(names), evidence.words, evidence.figures, cfg,
-                       evidence.frame_ids)
+                       evidence.frame_ids, fixes)
     raise_if_failed(report, where)
     return report.to_dict()
 
@@ -137,11 +163,22 @@ def check_nersemble(capture, participant, sequence, frame_ids, views, cfg, landm
     check_cfg = cfg.camera_check
     evidence = nersemble_evidence(capture, participant, sequence, frame_ids, views, check_cfg,
                                   cfg.fusion.alpha_threshold, landmarks)
-    return run_evidence(evidence, views.cameras, views.serials, check_cfg, f"{participant}/{sequence}")
+
+    def sizes():
+        params = capture.camera_params(participant)
+        view = capture.read_view(participant, sequence, int(frame_ids[0]), views.serials[0])
+        return (params.width, params.height), (view.image.shape[1], view.image.shape[0])
+
+    return run_evidence(evidence, views.cameras, views.serials, check_cfg, f"{participant}/{sequence}", sizes)
 
 
 def check_registered(capture, pid, seq, frame_ids, views, vertices, faces, cfg) -> dict:
     """``prepare multiface`` / ``ava256``'s hook (``cfg``: the PipelineConfig)."""
     evidence = registered_evidence(capture, pid, seq, frame_ids, views, vertices, faces, cfg.camera_check,
                                    cfg.fusion.alpha_threshold)
-    return run_evidence(evidence, views.cameras, views.serials, cfg.camera_check, f"{pid}/{seq}")
+
+    def sizes():
+        read = capture.camera(pid, seq, views.serials[0])  # at the stored image size
+        return getattr(capture, "native_size", None), (read.width, read.height)
+
+    return run_evidence(evidence, views.cameras, views.serials, cfg.camera_check, f"{pid}/{seq}", sizes)

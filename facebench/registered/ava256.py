@@ -347,6 +347,9 @@ def load_calibration(path: Path) -> dict[str, dict]:
             raise InputError(f"malformed calibration entry ({exc.__class__.__name__}: {exc})", path) from None
         if K.shape != (3, 3) or T.shape != (4, 4) or not (np.all(np.isfinite(K)) and np.all(np.isfinite(T))):
             raise InputError(f"camera {name}: K must be 3x3 and T 4x4 finite matrices", path)
+        from facebench.geometry.camera import check_intrinsics
+
+        check_intrinsics(K, path, f"camera {name}: K (stored transposed, read as K.T)")
         R = T[:3, :3]
         if not np.allclose(T[3], [0, 0, 0, 1], atol=1e-6) or not np.allclose(R @ R.T, np.eye(3), atol=1e-4) \
                 or np.linalg.det(R) < 0:

@@ -77,6 +77,12 @@ def read_krt(path) -> dict:
                              "distortion (1 line), extrinsics (3 lines of 4 numbers)", path) from None
         if not (np.isfinite(K).all() and np.isfinite(Rt).all()):
             raise InputError(f"non-finite values in camera {name!r}", path)
+        from facebench.geometry.camera import check_intrinsics
+
+        check_intrinsics(K, path, f"camera {name!r}: K")
+        R = Rt[:, :3]
+        if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0:
+            raise InputError(f"camera {name!r}: the extrinsics' left 3x3 is not a rotation", path)
         cameras[name] = (K, dist, Rt)
         i += 8
     if not cameras:
@@ -176,7 +182,12 @@ class MultifaceCapture(RegisteredCapture):
 
     # -- cameras and views ---------------------------------------------------------------------------
     def _krt(self, pid: str) -> dict:
-        return _read_krt_cached(str(self._dir(pid) / "KRT"))
+        path = self._dir(pid) / "KRT"
+        try:  # keyed by modification time too: a KRT corrected in place is read again
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        return _read_krt_cached(str(path), stamp)
 
     def _image_path(self, pid, seq, frame_id, name) -> Path:
         return self._dir(pid) / "images" / seq / name / f"{int(frame_id):06d}.png"
@@ -280,7 +291,7 @@ def _frame_files(folder: Path) -> dict:
 
 
 @lru_cache(maxsize=16)
-def _read_krt_cached(path: str) -> dict:
+def _read_krt_cached(path: str, stamp=None) -> dict:
     return read_krt(path)
 
 
