@@ -138,7 +138,8 @@ def test_landmark_check_names_each_misread_convention(mistake):
     cams, names, lm = synthetic_landmarks()
     factor = 1000.0  # NeRSemble: metres expected, millimetres written
     wrong = [Camera(camera_mistakes.wrong_K(c.K, mistake),
-                    camera_mistakes.wrong_T(c.T_cam_from_world, mistake, factor), c.width, c.height) for c in cams]
+                    camera_mistakes.wrong_T(c.T_cam_from_world, mistake, factor), c.width, c.height)
+             for c in cams]
     with pytest.raises(CameraCheckError) as err:
         check_landmarks(lm, wrong, names, CameraCheckConfig(), where="017/EXP-1-head")
     message = str(err.value)
