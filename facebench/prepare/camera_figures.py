@@ -186,21 +186,40 @@ class PhotoCheck:
         per = np.full((C, K), np.nan)
         ext = np.zeros((C, K))
         for k in range(K):
-            g = []
+            g = self._grey(cameras, k)
             for c, cam in enumerate(cameras):
-                g.append(np.full(len(self.points[k]), np.nan))
-                vis = self.visible(cam, k)
-                if vis.any():
-                    g[c][vis] = bilinear(self.grey[c][k], cam.project_world(self.points[k][vis])[0])
-                ext[c, k] = extent(cam, self.points[k][vis]) if vis.sum() >= 3 else 0.0
+                seen = np.isfinite(g[c])
+                ext[c, k] = extent(cam, self.points[k][seen]) if seen.sum() >= 3 else 0.0
             for c in range(C):
                 best = [_corr(g[c], g[j]) for j in range(C) if j != c]
                 per[c, k] = np.nanmax(best) if np.isfinite(best).any() else np.nan
         return np.array([[_median(r) for r in per]]), np.median(ext, axis=1)
 
+    def _grey(self, cameras, k) -> list:
+        """Per camera, the grey value of every point at frame ``k`` (NaN where not visible)."""
+        out = []
+        for c, cam in enumerate(cameras):
+            g = np.full(len(self.points[k]), np.nan)
+            vis = self.visible(cam, k)
+            if vis.any():
+                g[vis] = bilinear(self.grey[c][k], cam.project_world(self.points[k][vis])[0])
+            out.append(g)
+        return out
+
     def overlay(self, cameras, c, k):
-        vis = self.visible(cameras[c], k)
-        return cameras[c].project_world(self.points[k][vis])[0], np.ones(int(vis.sum()), bool)
+        """Visible points; good where their (standardized) grey value is within one standard
+        deviation of the best other view's."""
+        g = self._grey(cameras, k)
+        vis = np.isfinite(g[c])
+        rs = [_corr(g[c], g[j]) if j != c else np.nan for j in range(len(cameras))]
+        good = np.zeros(len(g[c]), bool)
+        if np.isfinite(rs).any():
+            j = int(np.nanargmax(rs))
+            both = vis & np.isfinite(g[j])
+            a, b = g[c][both], g[j][both]
+            za, zb = (a - a.mean()) / max(a.std(), 1e-6), (b - b.mean()) / max(b.std(), 1e-6)
+            good[both] = np.abs(za - zb) < 1.0
+        return cameras[c].project_world(self.points[k][vis])[0], good[vis]
 
 
 def zbuffer_front(col, row, z, inside, camera, margin: float = 0.01) -> np.ndarray:
