@@ -28,6 +28,11 @@ def dilate(mask: np.ndarray, px: int) -> np.ndarray:
     return maximum_filter(mask, size=2 * px + 1) if px > 0 else mask
 
 
+def _tolerance_px(mask: np.ndarray, tolerance: float) -> int:
+    """Mask dilation in pixels: ``tolerance`` of the long side, at least one (resized masks' edges)."""
+    return max(1, int(round(tolerance * max(mask.shape))))
+
+
 def _pixels(camera, xyz_world):
     """(uv (N,2), in front (N,) bool, integer col/row (N,), inside the image (N,) bool)."""
     uv, z = camera.project_world(np.asarray(xyz_world, np.float64).reshape(-1, 3))
@@ -67,7 +72,7 @@ class MaskCheck:
 
     def __init__(self, points: list, masks: list, tolerance: float):
         self.points = points
-        self.masks = [[dilate(m, int(round(tolerance * max(m.shape)))) for m in per] for per in masks]
+        self.masks = [[dilate(m, _tolerance_px(m, tolerance)) for m in per] for per in masks]
 
     def __call__(self, cameras):
         value = [_median([inside_mask(cam, p, m).mean() if len(p) else np.nan
@@ -83,7 +88,7 @@ class MaskCheck:
 class DepthCheck:
     """Each view's depth map (inside its mask) unprojected and projected into every other view,
     where a point must land inside the mask and not in front of that view's depth by more than
-    ``margin`` metres (free space); a camera's figure is its best partner's
+    ``margin`` metres or two pixels' footprint (free space); a camera's figure is its best partner's
     ``min(share of mine that fit theirs, share of theirs that fit mine)``."""
 
     name = "inside_mask"
@@ -98,7 +103,7 @@ class DepthCheck:
                 keep = slice(None, None, max(1, int(np.ceil(len(r) / max_points))))
                 rows.append((np.stack([c[keep], r[keep]], 1).astype(np.float64), d[r[keep], c[keep]]))
             self.samples.append(rows)
-        self.masks = [[dilate(m, int(round(tolerance * max(m.shape)))) for m in per] for per in masks]
+        self.masks = [[dilate(m, _tolerance_px(m, tolerance)) for m in per] for per in masks]
 
     def _points(self, cameras):
         return [[cam.cam_to_world(cam.unproject(uv, z)) for uv, z in rows]
@@ -127,8 +132,10 @@ class DepthCheck:
         ok = inside_mask(camera, xyz_world, self.masks[i][k])
         seen = np.full(len(col), np.nan)
         seen[inside] = self.depths[i][k][row[inside], col[inside]]
+        z = camera.world_to_cam(xyz_world)[:, 2]
+        margin = np.maximum(self.margin, 2.0 * np.abs(z) / camera.K[0, 0])  # at least two pixels' footprint
         with np.errstate(invalid="ignore"):
-            return ok & ~(camera.world_to_cam(xyz_world)[:, 2] < seen - self.margin)
+            return ok & ~(z < seen - margin)
 
     def overlay(self, cameras, c, k):
         pts = self._points(cameras)
