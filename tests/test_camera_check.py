@@ -71,7 +71,7 @@ def test_figure_rules():
 
 
 def test_triangulation_ignores_a_wrong_view():
-    from facebench.prepare.camera_figures import triangulate_ransac
+    from facebench.prepare.camera_landmarks import triangulate_ransac
     from facebench.synth.rig import make_rig
 
     rig = make_rig(5)

@@ -3,27 +3,29 @@
 A misread camera convention (world-to-camera vs camera-to-world, millimetres vs metres,
 intrinsics for another image size, a transposed rotation) gives ground truth that looks
 plausible and is wrong.  So every ``prepare`` projects what the capture itself says is there
-into each view and compares it with that view's own evidence (:mod:`camera_evidence`
-gathers both); one figure per camera:
+into each view and compares it with that view's own evidence (:mod:`camera_evidence` says
+what each layout has; :mod:`camera_figures` and :mod:`camera_landmarks` measure):
 
 ================  ==========================================================================
 ``inside_mask``   share of projected points inside the view's mask (alpha, segmentation),
                   dilated by ``mask_tolerance`` of the image's long side; points behind the
-                  camera or off the image count as outside.  Higher is better.
-``photo_r``       captures without masks (Multiface): correlation of the grey values the
-                  registered mesh's vertices visible in this view take here and in the best
-                  other view.  Higher is better.
+                  camera or off the image count as outside (depth maps: also not in front
+                  of the view's own depth).  Higher is better.
+``photo_r``       correlation of the grey values (shading removed) that the surface points
+                  visible in this view take here and in the best other view.  An absolute
+                  limit where it is the only evidence (Multiface), and a relative test
+                  everywhere (``gain``): no convention fix may raise it by more.
 ``landmark_px``   images-only captures: median distance between the view's detected
-                  landmarks and the projection of the landmarks triangulated over views, in
-                  pixels at 512 px long side.  Lower is better.
+                  landmarks and the landmarks triangulated over views, projected back, in
+                  pixels at 512 px long side; with ``eye_span_mm`` for the rig's scale.
 ================  ==========================================================================
 
 and ``extent``, the share of the image's long side the projected points span (millimetres
-read as metres shrink a head to a dot that can sit inside a mask).  A camera below a limit
+read as metres shrink a head to a dot that can sit inside a mask).  A camera outside a limit
 (``camera_check`` in the pipeline YAML; ``null`` switches a test off) fails the sequence
-with one line that names the convention most likely wrong: :func:`diagnose` applies each
-:data:`FIXES` to the failing cameras (every camera when most fail) and names the one that
-makes them pass.
+with one line that names the convention most likely wrong: :func:`diagnose` applies each of
+:data:`FIXES` to every camera, then to the failing ones, and names the one that makes the
+most cameras pass.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ from facebench.prepare.camera_check import (
     raise_if_failed,
     run_check,
 )
-from facebench.prepare.camera_figures import Both, DepthCheck, LandmarkCheck, MaskCheck, PhotoCheck, subsample
+from facebench.prepare.camera_figures import Both, DepthCheck, MaskCheck, PhotoCheck, subsample
+from facebench.prepare.camera_landmarks import LandmarkCheck
 
 EVIDENCE = {
     "depth": "depth maps of the other views vs each view's alpha mask and depth",

@@ -5,8 +5,8 @@ evidence.  Each is built once from a sequence's checked frames and called with a
 ``(uv (N,2) pixels, good (N,) bool)``.
 
 Arrays: ``masks[c][k]`` (H,W) bool at camera ``c``'s image size; ``points[k]`` (N,3) world metres;
-``depths[c][k]`` (H,W) float32 metres (NaN invalid); ``images[c][k]`` (H,W,3) uint8;
-``xy`` (C,K,L,2) detected landmark pixels, NaN where none.
+``depths[c][k]`` (H,W) float32 metres (NaN invalid); ``images[c][k]`` (H,W,3) uint8.  The
+images-only check (landmarks) is in :mod:`facebench.prepare.camera_landmarks`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def extent(camera, xyz_world) -> float:
     return float(np.max(hi - lo) / max(camera.width, camera.height))
 
 
-def _median(values) -> float:
+def finite_median(values) -> float:
+    """Median of the finite values (NaN when there is none)."""
     values = np.asarray(values, float)
     return float(np.median(values[np.isfinite(values)])) if np.isfinite(values).any() else float("nan")
 
@@ -75,9 +76,9 @@ class MaskCheck:
         self.masks = [[dilate(m, _tolerance_px(m, tolerance)) for m in per] for per in masks]
 
     def __call__(self, cameras):
-        value = [_median([inside_mask(cam, p, m).mean() if len(p) else np.nan
+        value = [finite_median([inside_mask(cam, p, m).mean() if len(p) else np.nan
                           for p, m in zip(self.points, masks)]) for cam, masks in zip(cameras, self.masks)]
-        ext = [_median([extent(cam, p) for p in self.points]) for cam in cameras]
+        ext = [finite_median([extent(cam, p) for p in self.points]) for cam in cameras]
         return np.array([value]), np.array(ext)
 
     def overlay(self, cameras, c, k):
@@ -115,7 +116,7 @@ class DepthCheck:
         for j in range(C):
             for i in range(C):
                 if i != j:
-                    share[j, i] = _median([self._fits(cameras[i], p, i, k).mean() if len(p) else np.nan
+                    share[j, i] = finite_median([self._fits(cameras[i], p, i, k).mean() if len(p) else np.nan
                                            for k, p in enumerate(pts[j])])
         pair = np.fmin(share, share.T)
         value, ext = np.full(C, np.nan), np.zeros(C)
@@ -123,7 +124,7 @@ class DepthCheck:
             if np.isfinite(pair[i]).any():
                 j = int(np.nanargmax(pair[i]))
                 value[i] = pair[i, j]
-                ext[i] = _median([extent(cameras[i], p) for p in pts[j]])
+                ext[i] = finite_median([extent(cameras[i], p) for p in pts[j]])
         return value[None], ext
 
     def _fits(self, camera, xyz_world, i, k) -> np.ndarray:
@@ -200,7 +201,7 @@ class PhotoCheck:
             for c in range(C):
                 best = [_corr(g[c], g[j]) for j in range(C) if j != c]
                 per[c, k] = np.nanmax(best) if np.isfinite(best).any() else np.nan
-        return np.array([[_median(r) for r in per]]), np.median(ext, axis=1)
+        return np.array([[finite_median(r) for r in per]]), np.median(ext, axis=1)
 
     def _grey(self, cameras, k) -> list:
         """Per camera, the grey value of every point at frame ``k`` (NaN where not visible)."""
@@ -283,96 +284,3 @@ def _corr(a: np.ndarray, b: np.ndarray, min_shared: int = PhotoCheck.MIN_SHARED)
     a, b = a[both] - a[both].mean(), b[both] - b[both].mean()
     norm = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / norm) if norm > 1e-6 * both.sum() else np.nan
-
-
-class LandmarkCheck:
-    """Images-only captures: detected landmarks ``xy`` (C,K,L,2) triangulated over views (RANSAC
-    over view pairs, inliers within ``inlier_px`` at 512 px) and projected back into each view;
-    a camera's figure is the median distance to its own detections, in px at 512 px long side."""
-
-    name = "landmark_px"
-
-    def __init__(self, xy: np.ndarray, inlier_px: float = 10.0):
-        self.xy = np.asarray(xy, np.float64)
-        self.inlier_px = float(inlier_px)
-
-    def triangulate(self, cameras) -> np.ndarray:
-        """(K,L,3) consensus world points, NaN where fewer than two views agree."""
-        C, K, L, _ = self.xy.shape
-        flat = self.xy.reshape(C, K * L, 2)
-        scale = np.array([max(c.width, c.height) / REFERENCE_SIDE for c in cameras])
-        return triangulate_ransac(flat, cameras, self.inlier_px * scale).reshape(K, L, 3)
-
-    def _errors(self, cameras, X):
-        """(C,K,L) reprojection distance in px at 512 px; NaN where no detection or point."""
-        err = np.full(self.xy.shape[:3], np.nan)
-        for c, cam in enumerate(cameras):
-            uv, z = cam.project_world(X.reshape(-1, 3))
-            d = np.linalg.norm(uv.reshape(X.shape[:2] + (2,)) - self.xy[c], axis=-1)
-            d[~(z.reshape(X.shape[:2]) > 0)] = np.inf  # behind the camera: as wrong as it gets
-            err[c] = d * REFERENCE_SIDE / max(cam.width, cam.height)
-        return np.where(np.isnan(self.xy[..., 0]) | np.isnan(X[None, ..., 0]), np.nan, err)
-
-    def __call__(self, cameras):
-        """Rows: ``landmark_px`` per camera, and for iBUG-68 points ``eye_span_mm`` (the same for
-        every camera): images alone cannot tell a rig in millimetres from one in metres, a face's
-        size can."""
-        X = self.triangulate(cameras)
-        err = self._errors(cameras, X)
-        value = np.array([_median(e.ravel()) for e in err])
-        ext = np.array([extent(cam, X[np.isfinite(X[..., 0])]) for cam in cameras])
-        if X.shape[1] != 68:
-            return value[None], ext
-        span = _median(np.linalg.norm(X[:, 36] - X[:, 45], axis=-1)) * 1000.0
-        return np.stack([value, np.full(len(cameras), span)]), ext
-
-    def overlay(self, cameras, c, k):
-        X = self.triangulate(cameras)[k]
-        ok = np.isfinite(X[:, 0]) & np.isfinite(self.xy[c, k, :, 0])
-        uv = cameras[c].project_world(X[ok])[0]
-        err = np.linalg.norm(uv - self.xy[c, k][ok], axis=1) * REFERENCE_SIDE / max(cameras[c].width,
-                                                                                    cameras[c].height)
-        return uv, err <= self.inlier_px
-
-
-def _projection(camera) -> np.ndarray:
-    return camera.K @ camera.T_cam_from_world[:3]
-
-
-def _dlt(P: np.ndarray, uv: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Batched linear triangulation: ``P`` (C,3,4), ``uv`` (C,N,2), ``weight`` (C,N) 0/1 -> (N,3)."""
-    u, v = np.nan_to_num(uv[..., 0]), np.nan_to_num(uv[..., 1])
-    rows_u = u[..., None] * P[:, None, 2] - P[:, None, 0]  # (C,N,4)
-    rows_v = v[..., None] * P[:, None, 2] - P[:, None, 1]
-    A = np.concatenate([rows_u, rows_v], axis=0) * np.concatenate([weight, weight], axis=0)[..., None]
-    A = A.transpose(1, 0, 2)  # (N,2C,4)
-    A = A / np.maximum(np.linalg.norm(A, axis=2, keepdims=True), 1e-12)
-    X = np.linalg.svd(A)[2][:, -1]  # (N,4)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return X[:, :3] / X[:, 3:4]
-
-
-def triangulate_ransac(xy: np.ndarray, cameras, inlier_px) -> np.ndarray:
-    """World points (N,3) from pixels ``xy`` (C,N,2) (NaN: not seen): the view pair whose
-    triangulation most views agree with (within ``inlier_px`` (C,) pixels), refined on those
-    views; NaN where fewer than two views agree."""
-    C, N, _ = xy.shape
-    P = np.stack([_projection(c) for c in cameras])
-    seen = np.isfinite(xy).all(axis=2)
-    best_count, best_in = np.zeros(N, int), np.zeros((C, N), bool)
-    for a in range(C):
-        for b in range(a + 1, C):
-            w = np.zeros((C, N))
-            w[[a, b]] = seen[[a, b]]
-            X = _dlt(P, xy, w)
-            inl = np.zeros((C, N), bool)
-            for c, cam in enumerate(cameras):
-                uv, z = cam.project_world(X)
-                with np.errstate(invalid="ignore"):
-                    inl[c] = seen[c] & (z > 0) & (np.linalg.norm(uv - xy[c], axis=1) <= inlier_px[c])
-            count = inl.sum(axis=0) * (seen[a] & seen[b])
-            better = count > best_count
-            best_count[better], best_in[:, better] = count[better], inl[:, better]
-    X = _dlt(P, xy, best_in.astype(float))
-    X[best_count < 2] = np.nan
-    return X
