@@ -147,6 +147,18 @@ def test_landmark_check_names_each_misread_convention(mistake):
     assert camera_mistakes.WORDS[mistake] in message and "for every camera" in message, message
 
 
+def test_views_without_a_face_are_left_unchecked():
+    from facebench.prepare.camera_evidence import check_landmarks
+
+    cams, names, lm = synthetic_landmarks()
+    lm.xy[2] = np.nan  # no face found in this view at any frame
+    record = check_landmarks(lm, cams, names, CameraCheckConfig())
+    assert record["flag"] == "pass" and record["unchecked"] == [names[2]]
+    assert set(record["figures"]["landmark_px"]["values"]) == {names[0], names[1], names[3]}
+    lm.xy[1:] = np.nan
+    assert check_landmarks(lm, cams, names, CameraCheckConfig())["flag"] == "not checked"
+
+
 def test_landmark_check_names_the_one_wrong_camera():
     from facebench.prepare.camera_evidence import check_landmarks
 

@@ -54,6 +54,7 @@ class Evidence:
     figures: list
     frame_ids: list
     checked: np.ndarray
+    cameras: np.ndarray | None = None  # indices of the cameras checked (None: all)
 
     @property
     def words(self) -> str:
@@ -108,10 +109,18 @@ def nersemble_evidence(capture, participant, sequence, frame_ids, views, cfg: Ca
     return landmark_evidence(xy, ids, idx, cfg)
 
 
-def landmark_evidence(xy, frame_ids, idx, cfg: CameraCheckConfig) -> Evidence:
-    """Detected landmarks ``xy`` (C,K,L,2) at the checked frames ``frame_ids`` (indices ``idx``)."""
-    check = LandmarkCheck(np.asarray(xy, np.float64), cfg.max_landmark_px or 10.0)
-    return Evidence("landmarks", check, figures_for("landmarks", cfg), [int(f) for f in frame_ids], idx)
+def landmark_evidence(xy, frame_ids, idx, cfg: CameraCheckConfig) -> Evidence | str:
+    """Detected landmarks ``xy`` (C,K,L,2) at the checked frames ``frame_ids`` (indices ``idx``).
+    A camera with no detection there is left unchecked (recorded as such); with fewer than two
+    cameras left there is nothing to triangulate (a sentence saying so)."""
+    xy = np.asarray(xy, np.float64)
+    used = np.flatnonzero(np.isfinite(xy).all(axis=-1).any(axis=(1, 2)))
+    if len(used) < 2:
+        return (f"images only: a face detected in {len(used)} view(s) at the checked frames, too few to "
+                "triangulate")
+    check = LandmarkCheck(xy[used], cfg.max_landmark_px or 10.0)
+    return Evidence("landmarks", check, figures_for("landmarks", cfg), [int(f) for f in frame_ids], idx,
+                    None if len(used) == len(xy) else used)
 
 
 def check_landmarks(landmarks, cameras, names, cfg: CameraCheckConfig, frame_ids=None,
@@ -153,10 +162,15 @@ def run_evidence(evidence: Evidence | str, cameras, names, cfg: CameraCheckConfi
         native, read = sizes() if sizes is not None else (None, None)
         return native_fixes(native, read) if native and read else []
 
-    report = run_check(evidence.check, list(cameras), list(names), evidence.words, evidence.figures, cfg,
+    cameras, names = list(cameras), list(names)
+    skipped = []
+    if evidence.cameras is not None:
+        skipped = [str(n) for i, n in enumerate(names) if i not in set(evidence.cameras.tolist())]
+        cameras, names = [cameras[i] for i in evidence.cameras], [names[i] for i in evidence.cameras]
+    report = run_check(evidence.check, cameras, names, evidence.words, evidence.figures, cfg,
                        evidence.frame_ids, fixes)
     raise_if_failed(report, where)
-    return report.to_dict()
+    return {**report.to_dict(), **({"unchecked": skipped} if skipped else {})}
 
 
 def check_nersemble(capture, participant, sequence, frame_ids, views, cfg, landmarks=None) -> dict:
