@@ -27,7 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NEUTRAL, SCORED = "E001_Neutral_Eyes_Open", "E057_Cheeks_Puffed"
-PRESET_SIZE = {"tiny": (64, 96), "small": (256, 374)}  # Ava-256 builder: image size per synth preset
+PRESET_SIZE = {"tiny": (62, 96), "small": (244, 374)}  # Ava-256 builder: image size per synth preset
+# (the 2668 x 4096 aspect ratio: the reader refuses images of another)
 KEYS = ("consistency_median_mm", "consistency_p90_mm", "temporal_consistency_median_mm",
         "cross_view_consistency_median_mm", "track_epe_median_px", "track_epe_p90_px",
         "track_visibility_agreement", "coverage", "depth_error_median_mm", "depth_error_p90_mm",

@@ -112,7 +112,7 @@ def registered_topology(template, seed: int):
     return index, remap[faces]
 
 
-def build_ava256(root, sids=("AAN112",), segments=SEGMENTS, n_cameras: int = 3, width: int = 44,
+def build_ava256(root, sids=("AAN112",), segments=SEGMENTS, n_cameras: int = 3, width: int = 42,
                  height: int = 64, seed: int = 0, image_ext: str | None = None,
                  folder_style: str = "download", distortion=(0.0, 0.0, 0.0, 0.0)) -> Ava256Build:
     """Render and write the capture of each subject id in ``sids``; returns the truth kept.

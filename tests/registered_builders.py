@@ -13,18 +13,21 @@ decimated by edge collapses (shortest first, link condition, no flips), so each
 registered vertex is one subject vertex (exactly on the detailed surface at every
 frame) but the triangles, the vertex count and the vertex order all differ.  Meshes
 are stored in a per-frame head frame (random rigid pose, millimetres) with the pose in
-``_transform.txt``; cameras in millimetres.  Paths and conventions follow the Multiface
-documentation literally, independently of ``facebench.registered``.
+``_transform.txt``; cameras in millimetres, ``K`` for the native 1334 x 2048 images; the
+images are the synth's cropped to that aspect ratio (``crop``: the columns kept).  Paths
+and conventions follow the Multiface documentation literally, independently of
+``facebench.registered``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+NATIVE = (1334, 2048)  # Multiface's image size (W x H), which KRT's intrinsics refer to
 EXPRESSIONS = ("E001_Neutral_Eyes_Open", "E057_Cheeks_Puffed")
 SKIN_REGIONS = (1, 3)  # face and ears (no scalp: hair covers it; no neck: ict-light's runs under the
 # shirt to the shoulders; no eyes, no mouth interior, as Multiface's meshes)
@@ -153,12 +156,16 @@ def build_multiface(root, truth=None, pid: str = "101", expressions=EXPRESSIONS,
     out.mkdir(parents=True, exist_ok=True)
     params = json.loads((synth / pid / "camera_params.json").read_text())
     names = {s: f"4000{2 * i + 2:02d}" for i, s in enumerate(sorted(params["world_2_cam"]))}
-    sx, sy = res.width / 2200.0, res.height / 3208.0  # synth intrinsics refer to the full sensor
-    K = np.array(params["intrinsics"], np.float64)
-    K[0] *= sx
-    K[1] *= sy
-    K[0, 2] += 0.5 * sx - 0.5
-    K[1, 2] += 0.5 * sy - 0.5
+    # the synth states K for its images when they are not the 2200 x 3208 sensor resized
+    size = (params.get("width", 2200), params.get("height", 3208))
+    K = _rescale(params["intrinsics"], size, (res.width, res.height))
+    # Multiface images are 1334 x 2048 and KRT's K is for that size: crop the synth images to
+    # that aspect ratio (columns x0:x1) and write K for the native size
+    width = int(round(res.height * NATIVE[0] / NATIVE[1]))
+    width -= (res.width - width) % 2
+    x0 = (res.width - width) // 2
+    K[0, 2] -= x0
+    K = _rescale(K, (width, res.height), NATIVE)
     with open(out / "KRT", "w") as fh:
         for serial, name in sorted(names.items(), key=lambda kv: kv[1]):
             fh.write(krt_block(name, K, np.array(params["world_2_cam"][serial])))
@@ -174,7 +181,7 @@ def build_multiface(root, truth=None, pid: str = "101", expressions=EXPRESSIONS,
                     f"cam_{serial}.png"
                 dst = out / "images" / exp / name / f"{int(fid):06d}.png"
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dst)
+                Image.fromarray(np.asarray(Image.open(src))[:, x0:x0 + width]).save(dst)
             pose = head_pose(seed, fid)
             world_mm = np.asarray(tr["vertices"], np.float64)[t][ids] * 1000.0
             head_mm = (world_mm - pose[:, 3]) @ pose[:, :3]  # R^T (x - t)
@@ -185,4 +192,15 @@ def build_multiface(root, truth=None, pid: str = "101", expressions=EXPRESSIONS,
     (out / "frame_list.txt").write_text("\n".join(lines) + "\n")
     return {"capture": out, "root": root, "truth": truth, "synth": synth, "cameras": names,
             "vertex_ids": ids, "faces": faces, "pid": pid, "expressions": list(expressions),
-            "width": res.width, "height": res.height}
+            "width": width, "height": res.height, "crop": (x0, x0 + width)}
+
+
+def _rescale(K: np.ndarray, size, to_size) -> np.ndarray:
+    """K for an image of ``size`` (W, H) resized to ``to_size``, pixel centres kept."""
+    sx, sy = to_size[0] / size[0], to_size[1] / size[1]
+    K = np.array(K, np.float64)
+    K[0] *= sx
+    K[1] *= sy
+    K[0, 2] += 0.5 * sx - 0.5
+    K[1, 2] += 0.5 * sy - 0.5
+    return K

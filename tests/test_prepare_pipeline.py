@@ -79,6 +79,13 @@ def test_v1_records_quality_control(prepared_v1, tmp_path):
     record = reader.sequence_attrs(pid, seq)["qc"]
     assert set(record["figures"]) == set(FIGURES) and record["frame_flags"] == entry["frame_flags"]
     assert all(v is not None and v < 1.0 for v in record["figures"]["cloud_to_mesh_mm"])
+    # the camera check ran before the fit: per camera its figure, in the shard and in the manifest
+    cameras = record["cameras"]
+    assert cameras["flag"] == "pass" and cameras["check"].startswith("depth maps of the other views")
+    values = cameras["figures"]["inside_mask"]["values"]
+    assert len(values) == len(reader.clip_ids) and min(values.values()) >= 0.8
+    assert entry["cameras"]["flag"] == "pass"
+    assert entry["cameras"]["figures"]["inside_mask"]["values"] == values
     assert "quality control (frames)" in str(summary)
     line = next(ln for ln in info(gt).splitlines() if "quality control" in ln)
     assert "frames" in line and "pass" in line

@@ -34,6 +34,9 @@ def test_prepare_ava256_follows_the_subject(ava, tmp_path):
     assert summary.sequences_done == 1 and summary.clips == 3 and summary.qc_frames.get("fail", 0) == 0
     assert validate_gt(out, check_hashes=True) == []
     reader = GTReader(out)
+    cameras = reader.sequence_attrs(PID, SEQ)["qc"]["cameras"]  # the camera check, before the fit
+    assert cameras["flag"] == "pass" and min(cameras["figures"]["inside_mask"]["values"].values()) > 0.95
+    assert reader.sequence_qc(PID, SEQ)["cameras"]["flag"] == "pass"
     frame_ids, vertices = reader.sequence_vertices(PID, SEQ)
     truth = np.stack([ava.template_vertices[(PID, int(f))] for f in frame_ids])
     err = _face_error_mm(np.asarray(vertices, np.float64), truth)

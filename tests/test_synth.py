@@ -78,7 +78,12 @@ def test_cli_tiny_writes_exactly_the_v1_paths(tmp_path, template, monkeypatch):
     params = json.loads((out / pid / "camera_params.json").read_text())
     assert set(params["world_2_cam"]) == serials
     K = np.array(params["intrinsics"])
-    assert K.shape == (3, 3) and abs(K[0, 2] - 1099.5) < 50 and abs(K[1, 2] - 1603.5) < 50  # full sensor
+    # 64 x 96 is not the 2200 x 3208 sensor resized (another aspect ratio): K is stated for it
+    assert (params["width"], params["height"]) == (64, 96)
+    assert K.shape == (3, 3) and abs(K[0, 2] - 31.5) < 2 and abs(K[1, 2] - 47.5) < 2
+    from facebench.synth.rig import make_rig
+
+    assert "width" not in make_rig(3).camera_params(256, 374)  # the sensor resized: K for the sensor
     img = np.asarray(Image.open(out / pid / "sequences" / seq / "frame_00000" / "images-2x-73fps"
                                 / "cam_222200037.png"))
     assert img.shape == (96, 64, 3) and img.dtype == np.uint8

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "verify": "facebench.cli.verify:verify",
     "predictions": "facebench.cli.predictions:predictions",
     "convert": "facebench.cli.convert:convert",
+    "inspect-cameras": "facebench.cli.inspect_cameras:inspect_cameras",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
@@ -54,6 +55,7 @@ SHORT_HELP: dict[str, str] = {
     "verify": "Re-hash every GT shard and check the folder against the shard schema.",
     "predictions": "Import other models' output files; convert canonical maps between templates.",
     "convert": "Rewrite a schema 1 GT folder as schema 2 (smaller, faster to read); resumable.",
+    "inspect-cameras": "Show how a capture's cameras are read: conventions, check figures, overlays.",
 }
 
 

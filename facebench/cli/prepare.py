@@ -8,6 +8,19 @@ def prepare():
     """Build ground-truth shards from a capture (`nersemble`, `multiface`, `ava256`) or `synth-v1` / `-v2`."""
 
 
+def parse_size(ctx, param, value):
+    """``"1334x2048"`` -> (1334, 2048); None stays None."""
+    if value is None:
+        return None
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+        if w > 0 and h > 0:
+            return w, h
+    except ValueError:
+        pass
+    raise click.BadParameter(f"expected WIDTHxHEIGHT in pixels such as 1334x2048, got {value!r}")
+
+
 def _fit_options(camera_word: str, pipeline: str, scheduler_help: str):
     """The options every template-fitting ``prepare`` command shares (output, selection, template,
     config, scale-out, error policy)."""
@@ -32,6 +45,10 @@ def _fit_options(camera_word: str, pipeline: str, scheduler_help: str):
         click.option("--scheduler", default=None, metavar="ADDRESS", help=scheduler_help),
         click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
                      help="skip: record a failing sequence in the manifest and go on."),
+        click.option("--native-size", default=None, metavar="WxH", callback=parse_size,
+                     help="Image size the calibration's intrinsics refer to, where the dataset's own is not "
+                          "it (default: NeRSemble 2200x3208 or the calibration's width/height, Multiface "
+                          "1334x2048, Ava-256 2668x4096); K is rescaled to the images read."),
     ]
 
     def apply(func):
@@ -55,7 +72,7 @@ def _fit_options(camera_word: str, pipeline: str, scheduler_help: str):
 @_fit_options("serials", "nersemble",
               "Dask scheduler (tcp://host:8786) or Ray address; Dask without it starts a LocalCluster.")
 def nersemble(root, out, layout, depth, device, participants, sequences, cameras, frames, resolution,
-              template, config_file, workers, backend, scheduler, on_error):
+              template, config_file, workers, backend, scheduler, on_error, native_size):
     """Fit the template to a NeRSemble capture and write GT shards (resumable)."""
     from facebench.prepare import prepare_nersemble
     from facebench.prepare.config import load_config
@@ -72,7 +89,7 @@ def nersemble(root, out, layout, depth, device, participants, sequences, cameras
     summary = prepare_nersemble(root, out, layout=layout, participants=participants, sequences=sequences,
                                 cameras=cameras, frames=frames, resolution=resolution, template=template,
                                 config=config, workers=workers, backend=backend, scheduler=scheduler,
-                                on_error=on_error)
+                                on_error=on_error, native_size=native_size)
     click.echo(str(summary))
 
 
@@ -85,13 +102,14 @@ def _registered_command(dataset: str, about: str, root_help: str):
     @_fit_options("names", "registered", "Dask scheduler or Ray address.")
     @click.option("--quiet", is_flag=True, help="No progress bar.")
     def command(root, out, participants, sequences, cameras, frames, resolution, template, config_file,
-                workers, backend, scheduler, on_error, quiet):
+                workers, backend, scheduler, on_error, native_size, quiet):
         from facebench.prepare.registered import prepare_registered
 
         summary = prepare_registered(dataset, root, out, participants=participants, sequences=sequences,
                                      cameras=cameras, frames=frames, resolution=resolution,
                                      template=template, config=config_file, workers=workers, backend=backend,
-                                     scheduler=scheduler, on_error=on_error, progress=not quiet)
+                                     scheduler=scheduler, on_error=on_error, progress=not quiet,
+                                     native_size=native_size)
         click.echo(str(summary))
     return command
 

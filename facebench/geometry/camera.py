@@ -150,3 +150,57 @@ class Camera:
             f"Camera({self.width}x{self.height}, fx={fx:.1f}, fy={fy:.1f}, cx={cx:.1f}, cy={cy:.1f}, "
             f"center_world=({c[0]:.3f}, {c[1]:.3f}, {c[2]:.3f}))"
         )
+
+
+def is_resize(native, size, rel_tol: float = 0.01) -> bool:
+    """Whether an image of ``size`` (W, H) can be an image of ``native`` (W, H) resized.
+
+    True when one scale factor gives both sides within rounding: within 1 pixel, or
+    ``rel_tol`` of the side where that is more (video encoders round sides to multiples of
+    16).  A crop or a rotated image has another aspect ratio and is refused.
+    """
+    (W, H), (w, h) = (float(native[0]), float(native[1])), (float(size[0]), float(size[1]))
+    tw, th = max(1.0, rel_tol * w), max(1.0, rel_tol * h)
+    return max((w - tw) / W, (h - th) / H) <= min((w + tw) / W, (h + th) / H)
+
+
+def check_intrinsics(K, where=None, what: str = "intrinsics") -> np.ndarray:
+    """``K`` (3,3) as float64, or an ``InputError``: a pinhole ``K`` is upper triangular with last
+    row ``[0, 0, 1]`` and positive focal lengths (a transposed ``K`` has ``cx, cy`` in its last row)."""
+    from facebench.errors import InputError
+
+    K = np.asarray(K, np.float64)
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)):
+        raise InputError(f"{what} must be a finite 3x3 matrix", where)
+    if not np.allclose(K[2], [0.0, 0.0, 1.0], atol=1e-6) or abs(K[1, 0]) > 1e-6:
+        hint = " (transposed?)" if np.allclose(K[:, 2], [0.0, 0.0, 1.0], atol=1e-6) else ""
+        raise InputError(f"{what}: last row is {np.round(K[2], 4).tolist()}, expected [0, 0, 1]{hint}", where)
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise InputError(f"{what}: focal lengths must be positive, got fx={K[0, 0]:g}, fy={K[1, 1]:g}", where)
+    return K
+
+
+def check_resize(native_size, image_size, where=None, hint: str = "--native-size WxH") -> None:
+    """``InputError`` naming both sizes unless ``image_size`` (W, H) is ``native_size`` resized
+    (:func:`is_resize`); ``where``: the file it concerns, ``hint``: how to state another size."""
+    from facebench.errors import InputError
+
+    (W, H), (w, h) = (int(native_size[0]), int(native_size[1])), (int(image_size[0]), int(image_size[1]))
+    if (w, h) != (W, H) and not is_resize((W, H), (w, h)):
+        raise InputError(f"the image is {w}x{h} but the intrinsics are for {W}x{H} images, another aspect "
+                         f"ratio (cropped or rotated?); if the calibration refers to another image size, "
+                         f"state it with {hint}", where)
+
+
+def camera_for_image(K, T_cam_from_world, native_size, image_size, where=None,
+                     hint: str = "--native-size WxH") -> Camera:
+    """The camera of an image of ``image_size`` (W, H) from intrinsics ``K`` for ``native_size``.
+
+    ``K`` is rescaled with the pixel-centre rule (:meth:`Camera.rescaled`); an image of
+    another aspect ratio is an ``InputError`` (:func:`check_resize`).
+    """
+    K = check_intrinsics(K, where)
+    check_resize(native_size, image_size, where, hint)
+    (W, H), (w, h) = (int(native_size[0]), int(native_size[1])), (int(image_size[0]), int(image_size[1]))
+    camera = Camera(K, T_cam_from_world, W, H)
+    return camera if (w, h) == (W, H) else camera.rescaled(w, h)

@@ -74,7 +74,10 @@ def _qc_entry(attrs: dict) -> dict:
     qc = attrs.get("qc")
     if not isinstance(qc, dict):
         return {}
-    return {"qc": {k: qc[k] for k in ("flag", "frames", "frame_flags") if k in qc}}
+    entry = {k: qc[k] for k in ("flag", "frames", "frame_flags") if k in qc}
+    if isinstance(qc.get("cameras"), dict):  # the camera check (facebench.prepare.camera_check)
+        entry["cameras"] = {k: qc["cameras"][k] for k in ("check", "flag", "figures") if k in qc["cameras"]}
+    return {"qc": entry}
 
 
 def template_info(template) -> dict:

@@ -37,8 +37,12 @@ class CameraParams:
 
     def K_for(self, serial: str, width: int, height: int) -> np.ndarray:
         """Intrinsics of ``serial`` for an image of ``width`` x ``height`` pixels."""
+        from facebench.geometry.camera import check_resize
+
         if serial not in self.K_by_serial:
             raise InputError(f"no intrinsics for camera {serial}", self.path)
+        check_resize((self.width, self.height), (width, height), self.path,
+                     "'width'/'height' in camera_params.json or --native-size WxH")
         return scale_intrinsics(self.K_by_serial[serial], (self.width, self.height), (width, height))
 
     def extrinsics(self, serial: str) -> np.ndarray:
@@ -97,8 +101,12 @@ def _rigid(T: np.ndarray, path: Path, serial) -> np.ndarray:
     return T
 
 
-def load_camera_params(path) -> CameraParams:
-    """Read and check ``camera_params.json``; errors name the file and the camera."""
+def load_camera_params(path, native_size=None) -> CameraParams:
+    """Read and check ``camera_params.json``; errors name the file and the camera.
+
+    ``native_size`` (W, H): the image size the intrinsics refer to, when the file does not
+    say (``--native-size``); a file that says another size is an error.
+    """
     path = Path(path)
     data = load_json(path)
     if not isinstance(data, dict) or "world_2_cam" not in data or "intrinsics" not in data:
@@ -109,19 +117,28 @@ def load_camera_params(path) -> CameraParams:
         str(serial): _rigid(_matrix(m, [(4, 4)], path, f"world_2_cam[{serial}]"), path, serial)
         for serial, m in data["world_2_cam"].items()
     }
+    from facebench.geometry.camera import check_intrinsics
+
     intrinsics = data["intrinsics"]
     if isinstance(intrinsics, dict):
         K = {
-            str(serial): _matrix(m, [(3, 3)], path, f"intrinsics[{serial}]")
+            str(serial): check_intrinsics(_matrix(m, [(3, 3)], path, f"intrinsics[{serial}]"), path,
+                                          f"intrinsics[{serial}]")
             for serial, m in intrinsics.items()
         }
     else:
-        shared = _matrix(intrinsics, [(3, 3)], path, "intrinsics")
+        shared = check_intrinsics(_matrix(intrinsics, [(3, 3)], path, "intrinsics"), path)
         K = {serial: shared for serial in T}
     width = data.get("width", SENSOR_WIDTH)
     height = data.get("height", SENSOR_HEIGHT)
     if not all(isinstance(v, int) and v > 0 for v in (width, height)):
         raise InputError(f"'width'/'height' must be positive integers, got {width!r}/{height!r}", path)
+    if native_size is not None:
+        stated = (int(native_size[0]), int(native_size[1]))
+        if ("width" in data or "height" in data) and stated != (width, height):
+            raise InputError(f"the intrinsics are for {width}x{height} images (its 'width'/'height'), "
+                             f"--native-size says {stated[0]}x{stated[1]}", path)
+        width, height = stated
     return CameraParams(T, K, width, height, path)
 
 

@@ -62,8 +62,9 @@ class SequenceSelection:
 class Capture:
     """Reader for one capture root in one layout; see the module docstring."""
 
-    def __init__(self, root, layout: str, *, color_correction: bool = True):
+    def __init__(self, root, layout: str, *, color_correction: bool = True, native_size=None):
         self.paths = Layout(Path(root), layout)
+        self.native_size = None if native_size is None else (int(native_size[0]), int(native_size[1]))
         self.root = self.paths.root
         self.layout = layout
         self.color_correction = color_correction
@@ -156,7 +157,8 @@ class Capture:
         """The participant's parsed ``camera_params.json`` (cached)."""
         pid = self._participant(pid)
         if pid not in self._calibration:
-            self._calibration[pid] = calib.load_camera_params(self.paths.camera_params(pid))
+            self._calibration[pid] = calib.load_camera_params(self.paths.camera_params(pid),
+                                                               self.native_size)
         return self._calibration[pid]
 
     def camera(self, pid: str, serial: str, width: int | None = None, height: int | None = None):
@@ -306,12 +308,16 @@ def _pad_participants(pids):
     return [f"{int(p):03d}" if str(p).strip().isdigit() else str(p) for p in _as_list(pids)]
 
 
-def open_capture(root, layout: str | None = None, *, color_correction: bool = True) -> Capture:
+def open_capture(root, layout: str | None = None, *, color_correction: bool = True,
+                 native_size=None) -> Capture:
     """Open a NeRSemble capture root; ``layout`` "v1" | "v2" | "benchmark", or None to detect it.
 
-    ``color_correction=False`` returns images as stored.
+    ``color_correction=False`` returns images as stored.  ``native_size`` (W, H): the image
+    size the intrinsics refer to where ``camera_params.json`` does not say (default: the
+    2200 x 3208 sensor).
     """
     root = Path(root)
     if not root.is_dir():
         raise InputError("capture root is not a folder", root)
-    return Capture(root, layout or detect_layout(root), color_correction=color_correction)
+    return Capture(root, layout or detect_layout(root), color_correction=color_correction,
+                   native_size=native_size)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from facebench.errors import InputError, did_you_mean
+from facebench.prepare.camera_check import CameraCheckConfig
 from facebench.prepare.fit import FitConfig
 from facebench.prepare.masks import MaskConfig
 from facebench.prepare.mvs import StereoConfig
@@ -94,6 +95,7 @@ class PipelineConfig:
     stereo: StereoConfig = StereoConfig()
     masks: MaskConfig = MaskConfig()
     landmarks: dict | None = None  # {detect: auto | on | off, inlier_px}
+    camera_check: CameraCheckConfig = CameraCheckConfig()  # facebench.prepare.camera_check
 
     @classmethod
     def from_dict(cls, config: dict) -> PipelineConfig:
@@ -108,4 +110,5 @@ class PipelineConfig:
                    depth=str(config.get("depth", "auto")),
                    stereo=_section(StereoConfig, config.get("stereo", {})),
                    masks=_section(MaskConfig, config.get("masks", {})),
-                   landmarks=dict(config.get("landmarks") or {}))
+                   landmarks=dict(config.get("landmarks") or {}),
+                   camera_check=_section(CameraCheckConfig, config.get("camera_check") or {}))

@@ -62,7 +62,7 @@ class Summary:
 
 
 def _sequence_job(root, layout, participant, sequence, serials, frame_ids, template_name, config: dict,
-                  resolution, writer, index, on_error, show_stages=False):
+                  resolution, writer, index, on_error, show_stages=False, native_size=None):
     """Worker side: one sequence to one shard.  Returns ("ok", entry, stats) or ("failed", key, error)."""
     from facebench.nersemble import open_capture
     from facebench.prepare.config import PipelineConfig
@@ -70,7 +70,7 @@ def _sequence_job(root, layout, participant, sequence, serials, frame_ids, templ
     from facebench.templates import load
 
     def work(progress):
-        with open_capture(root, layout) as capture:
+        with open_capture(root, layout, native_size=native_size) as capture:
             seq, stats = prepare_sequence(capture, participant, sequence, serials, frame_ids,
                                           load(template_name), PipelineConfig.from_dict(config), resolution,
                                           progress=progress)
@@ -108,17 +108,20 @@ def _stage_callback(bar):
     return done
 
 
-def hashed_config(config: dict, template, layout: str, cameras, frames, resolution) -> dict:
+def hashed_config(config: dict, template, layout: str, cameras, frames, resolution, native_size=None) -> dict:
     """The configuration recorded in the manifest: every value that changes the output."""
     if isinstance(cameras, str):  # "a,b" from the command line
         cameras = [c.strip() for c in cameras.split(",") if c.strip()]
-    return {"pipeline": config, "template": {"name": template.name, "sha256": template.sha256},
-            "layout": layout, "cameras": sorted(str(c) for c in cameras) if cameras else None,
-            "frames": None if frames is None else str(frames), "resolution": resolution}
+    out = {"pipeline": config, "template": {"name": template.name, "sha256": template.sha256},
+           "layout": layout, "cameras": sorted(str(c) for c in cameras) if cameras else None,
+           "frames": None if frames is None else str(frames), "resolution": resolution}
+    if native_size is not None:  # stated only when given: older manifests keep their hash
+        out["native_size"] = [int(native_size[0]), int(native_size[1])]
+    return out
 
 
 def open_writer(out, template, dataset: str, benchmark, config: dict, source: str, cameras, frames,
-                resolution):
+                resolution, native_size=None):
     """The GT writer of a ``prepare`` run: manifest config hashed from every value that changes the
     output (:func:`hashed_config`), compression and image codec from the pipeline config."""
     from facebench.io.shards import GTWriter
@@ -126,7 +129,7 @@ def open_writer(out, template, dataset: str, benchmark, config: dict, source: st
 
     cfg = PipelineConfig.from_dict(config)
     return GTWriter(out, template=template, dataset=dataset, benchmark=benchmark,
-                    config=hashed_config(config, template, source, cameras, frames, resolution),
+                    config=hashed_config(config, template, source, cameras, frames, resolution, native_size),
                     compression=cfg.compression, compression_level=cfg.compression_level,
                     image_codec=cfg.image_codec)
 
@@ -134,7 +137,7 @@ def open_writer(out, template, dataset: str, benchmark, config: dict, source: st
 def prepare_nersemble(root, out, layout=None, participants=None, sequences=None, cameras=None, frames=None,
                       resolution=None, template="ict-light", config=None, workers=1, backend="loky",
                       scheduler=None, progress=True, on_error="raise", dataset="nersemble",
-                      benchmark=None) -> Summary:
+                      benchmark=None, native_size=None) -> Summary:
     """Prepare ground truth for a NeRSemble-layout capture (SPEC §3) into ``out`` (SPEC §4).
 
     ``config``: None (shipped ``pipelines/nersemble.yaml``), a YAML path overriding
@@ -143,7 +146,10 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
     ``backend``: loky | dask | ray, ``scheduler`` the cluster address.
     ``on_error``: "raise" stops at the first failing sequence; "skip" records it in
     the manifest's ``failures`` and goes on.  Sequences already committed with the
-    same config hash are skipped (resume).
+    same config hash are skipped (resume).  ``native_size`` (W, H): the image size the
+    intrinsics refer to where ``camera_params.json`` does not say (default 2200 x 3208).
+    Every sequence's cameras are checked against its own evidence before any fitting
+    (:mod:`facebench.prepare.camera_evidence`).
     """
     import joblib
 
@@ -158,13 +164,14 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
     cfg_dict = load_config(config) if not isinstance(config, dict) else load_config(None, config)
     PipelineConfig.from_dict(cfg_dict)  # a bad config fails here, not in a worker
     tmpl = load(template)
-    with open_capture(root, layout) as capture:
+    with open_capture(root, layout, native_size=native_size) as capture:
         layout = capture.layout
         everything = sorted((p, s) for p in capture.participants() for s in capture.sequences(p))
         unlisted = [] if on_error == "skip" else None  # sequences whose frames cannot be listed
         selection = capture.select(participants, sequences, cameras, frames, errors=unlisted)
     index_of = {key: i for i, key in enumerate(everything)}
-    writer = open_writer(out, tmpl, dataset, benchmark, cfg_dict, layout, cameras, frames, resolution)
+    writer = open_writer(out, tmpl, dataset, benchmark, cfg_dict, layout, cameras, frames, resolution,
+                         native_size)
     summary = Summary(out=out)
     with writer.locked():
         writer.remove_temporaries()  # left by a killed run; nothing reads them
@@ -177,7 +184,8 @@ def prepare_nersemble(root, out, layout=None, participants=None, sequences=None,
         stages = bool(progress) and backend == "loky" and (len(todo) == 1 or int(workers) == 1)
         jobs = [joblib.delayed(_sequence_job)(str(root), layout, s.participant, s.sequence, list(s.serials),
                                               np.asarray(s.frame_ids), template, cfg_dict, resolution, writer,
-                                              index_of[(s.participant, s.sequence)], on_error, stages)
+                                              index_of[(s.participant, s.sequence)], on_error, stages,
+                                              native_size)
                 for s in todo]
         run_jobs(jobs, writer, summary, backend, workers, scheduler, progress)
     summary.seconds = time.perf_counter() - start

@@ -30,16 +30,17 @@ STAGES = ("read", "bind", "fit", "maps")
 _BINDINGS: dict = {}  # (dataset, root, participant, template sha, config) -> Binding, per process
 
 
-def open_registered(dataset: str, root):
-    """The reader of ``dataset`` (multiface | ava256) over ``root``."""
+def open_registered(dataset: str, root, native_size=None):
+    """The reader of ``dataset`` (multiface | ava256) over ``root``; ``native_size`` (W, H): the
+    image size the calibration's intrinsics refer to (default: the dataset's)."""
     if dataset == "multiface":
         from facebench.registered.multiface import open_multiface
 
-        return open_multiface(root)
+        return open_multiface(root, native_size)
     if dataset == "ava256":
         from facebench.registered.ava256 import open_ava256
 
-        return open_ava256(root)
+        return open_ava256(root, native_size=native_size)
     raise FacebenchError(f"unknown registered-mesh dataset {dataset!r} (multiface, ava256)")
 
 
@@ -100,7 +101,8 @@ def participant_binding(capture, dataset, root, pid, template, cfg, config: dict
     from facebench.io.gt_writer import config_hash
     from facebench.prepare.register_fit import bind
 
-    key = (dataset, str(root), pid, template.sha256, config_hash(config))
+    key = (dataset, str(root), pid, template.sha256, config_hash(config),
+           getattr(capture, "native_size", None))
     if key not in _BINDINGS:
         seq, fid = capture.neutral_frame(pid)
         cams, names = _rig(capture, pid, seq)
@@ -148,6 +150,9 @@ def prepare_registered_sequence(capture, dataset, root, pid, seq, names, frame_i
     views = read_registered_views(capture, pid, seq, names, frame_ids, resolution)
     faces = np.asarray(capture.mesh_faces(pid), np.int64)
     reg = np.stack([capture.mesh_vertices(pid, seq, int(f)) for f in frame_ids])
+    from facebench.prepare.camera_evidence import check_registered
+
+    camera_qc = check_registered(capture, pid, seq, frame_ids, views, reg, faces, cfg)  # before any fit
     lap("read")
     binding = participant_binding(capture, dataset, root, pid, template, cfg, config)
     lap("bind")
@@ -164,6 +169,7 @@ def prepare_registered_sequence(capture, dataset, root, pid, seq, names, frame_i
     lap("maps")
     clouds = [PointCloud(r, vertex_normals(r, faces)) for r in reg]
     quality = sequence_qc(template, fit, clouds, clips, frame_ids, cfg.qc)
+    quality["cameras"] = camera_qc
     residual = float(np.nanmedian(fit.residual_mm)) if np.isfinite(fit.residual_mm).any() else float("nan")
     attrs = {"template": template.name, "fit_residual_mm": residual,
              "fit_matched_fraction": float(np.mean(fit.matched)), "fit_init": "registered mesh",
@@ -179,13 +185,13 @@ def prepare_registered_sequence(capture, dataset, root, pid, seq, names, frame_i
 
 
 def _job(dataset, root, pid, seq, names, frame_ids, template_name, config, resolution, writer, index,
-         on_error, show_stages=False):
+         on_error, show_stages=False, native_size=None):
     """Worker side: one sequence to one shard.  Returns ("ok", entry, stats) or ("failed", key, error)."""
     from facebench.prepare.pipeline import guarded_job
     from facebench.templates import load
 
     def work(progress):
-        with open_registered(dataset, root) as capture:
+        with open_registered(dataset, root, native_size) as capture:
             seq_out, stats = prepare_registered_sequence(
                 capture, dataset, root, pid, seq, names, frame_ids, load(template_name), config, resolution,
                 progress=progress)
@@ -233,11 +239,14 @@ def _names(value) -> list[str]:
 
 def prepare_registered(dataset: str, root, out, participants=None, sequences=None, cameras=None, frames=None,
                        resolution=None, template="ict-light", config=None, workers=1, backend="loky",
-                       scheduler=None, progress=True, on_error="raise", benchmark=None):
+                       scheduler=None, progress=True, on_error="raise", benchmark=None, native_size=None):
     """Prepare GT from a registered-mesh capture (``dataset``: multiface | ava256) into ``out``.
 
     Arguments as :func:`facebench.prepare.pipeline.prepare_nersemble`; ``config``: None
     (shipped ``pipelines/registered.yaml``), a YAML path overriding it, or a dict of overrides.
+    ``native_size`` (W, H): the image size the calibration's ``K`` refers to (default: Multiface
+    1334 x 2048, Ava-256 2668 x 4096).  Every sequence's cameras are checked against the
+    registered mesh before any fitting (:mod:`facebench.prepare.camera_evidence`).
     """
     import time
     from pathlib import Path
@@ -257,11 +266,12 @@ def prepare_registered(dataset: str, root, out, participants=None, sequences=Non
     registered_config(cfg_dict)  # unknown keys fail here, not in a worker
     PipelineConfig.from_dict(cfg_dict)
     tmpl = load(template)
-    with open_registered(dataset, root) as capture:
+    with open_registered(dataset, root, native_size) as capture:
         everything = sorted((p, s) for p in capture.participants() for s in capture.sequences(p))
         selection = select(capture, participants, sequences, cameras, frames)
     index_of = {key: i for i, key in enumerate(everything)}
-    writer = open_writer(out, tmpl, dataset, benchmark, cfg_dict, dataset, cameras, frames, resolution)
+    writer = open_writer(out, tmpl, dataset, benchmark, cfg_dict, dataset, cameras, frames, resolution,
+                         native_size)
     summary = Summary(out=out)
     with writer.locked():
         writer.remove_temporaries()
@@ -269,7 +279,8 @@ def prepare_registered(dataset: str, root, out, participants=None, sequences=Non
         summary.sequences_skipped = len(selection) - len(todo)
         stages = bool(progress) and backend == "loky" and (len(todo) == 1 or int(workers) == 1)
         jobs = [joblib.delayed(_job)(dataset, str(root), pid, seq, list(names), np.asarray(ids), template,
-                                     cfg_dict, resolution, writer, index_of[(pid, seq)], on_error, stages)
+                                     cfg_dict, resolution, writer, index_of[(pid, seq)], on_error, stages,
+                                     native_size)
                 for pid, seq, names, ids in todo]
         run_jobs(jobs, writer, summary, backend, workers, scheduler, progress)
     summary.seconds = time.perf_counter() - start

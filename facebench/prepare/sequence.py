@@ -254,6 +254,9 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     lms = detect_landmarks(views, cfg)
     centers = lms.center_world() if lms is not None else np.full((len(frame_ids), 3), np.nan)
     centers[~np.isfinite(centers).all(1)] = rig_center(views.cameras)
+    from facebench.prepare.camera_evidence import check_nersemble
+
+    camera_qc = check_nersemble(capture, participant, sequence, frame_ids, views, cfg, lms)  # before any fit
     clock.lap("landmarks")
     source = depth_source.choose_source(cfg.depth, capture, participant, sequence, frame_ids, views)
     stereo = None
@@ -279,6 +282,7 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     from facebench.prepare.qc import sequence_qc
 
     quality = sequence_qc(template, fit, clouds, clips, frame_ids, cfg.qc)
+    quality["cameras"] = camera_qc
     residual = float(np.nanmedian(fit.residual_mm)) if np.isfinite(fit.residual_mm).any() else float("nan")
     attrs = {"template": template.name, "fit_residual_mm": residual,
              "fit_matched_fraction": float(np.mean(fit.matched)),

@@ -15,8 +15,9 @@ Layout (the official ``facebookresearch/ava-256`` loader and DATASHEET), under `
 Conversions to SPEC section 1, done here once:
 
 * participant = the capture's subject id (``SID``); sequence = a ``seg_id`` of frame_list.csv;
-* ``K`` is stored transposed (``K.T``) for the 2668 x 4096 sensor; it is rescaled to the
-  image actually read with the pixel-centre rule (:meth:`Camera.rescaled`);
+* ``K`` is stored transposed (``K.T``) for the 2668 x 4096 sensor (``native_size`` states
+  another size); it is rescaled to the image actually read with the pixel-centre rule
+  (:meth:`Camera.rescaled`); an image of another aspect ratio is an error;
 * ``T`` is stored as the transpose of the 4x4 world-to-camera matrix in millimetres
   (``T[:4, :3].T`` is OpenCV ``[R | t]``): ``T_cam_from_world = T.T`` with t / 1000;
 * world vertices = ``head_pose @ [v, 1]`` of the registered vertices, / 1000 (metres);
@@ -55,21 +56,25 @@ IMAGE_EXTS = ("avif", "png", "jpg", "jpeg", "webp")
 NOT_FOREGROUND = (0, 3)  # background, chair
 
 
-def open_ava256(root, topology=None, undistort: bool = True) -> Ava256Capture:
+def open_ava256(root, topology=None, undistort: bool = True, native_size=None) -> Ava256Capture:
     """Open an Ava-256 download folder (capture folders inside ``root``) or one capture folder.
 
     ``topology``: path of the registered topology OBJ (default: ``face_topology.obj`` in a
     capture's ``decoder/`` folder, else in ``root``).  ``undistort``: remove lens distortion
     from images and masks so that :meth:`camera` (a pinhole) describes them exactly.
+    ``native_size`` (W, H): the image size the calibration's ``K`` refers to (default the
+    2668 x 4096 sensor).
     """
-    return Ava256Capture(root, topology, undistort)
+    return Ava256Capture(root, topology, undistort, native_size)
 
 
 class Ava256Capture(RegisteredCapture):
     dataset = "ava256"
 
-    def __init__(self, root, topology=None, undistort: bool = True):
+    def __init__(self, root, topology=None, undistort: bool = True, native_size=None):
         self.root = Path(root)
+        self.native_size = ((SENSOR_WIDTH, SENSOR_HEIGHT) if native_size is None
+                            else (int(native_size[0]), int(native_size[1])))
         if not self.root.is_dir():
             raise InputError("Ava-256 folder does not exist", self.root)
         self.topology = Path(topology) if topology is not None else None
@@ -158,7 +163,7 @@ class Ava256Capture(RegisteredCapture):
         return frames[np.array([f"{f:06d}.ply" in names for f in frames], bool)] if len(frames) else frames
 
     def camera(self, pid: str, seq: str, name: str, width: int | None = None, height: int | None = None):
-        from facebench.geometry.camera import Camera
+        from facebench.geometry.camera import camera_for_image
 
         calib = self._calibration(pid)
         if name not in calib:
@@ -167,7 +172,9 @@ class Ava256Capture(RegisteredCapture):
         if width is None or height is None:
             width, height = self._stored_size(pid, seq, name)
         c = calib[name]
-        return Camera(c["K"], c["T_cam_from_world"], SENSOR_WIDTH, SENSOR_HEIGHT).rescaled(width, height)
+        return camera_for_image(c["K"], c["T_cam_from_world"], self.native_size, (width, height),
+                                self._dir(pid) / "image" / f"cam{name}.zip",
+                                "--native-size WxH (the image size the calibration's K refers to)")
 
     def _stored_size(self, pid: str, seq: str, name: str) -> tuple[int, int]:
         if (pid, name) not in self._sizes:
@@ -192,6 +199,9 @@ class Ava256Capture(RegisteredCapture):
         Not part of :class:`RegisteredCapture`: callers may skip dropped views with it."""
         archive = self._zip(self._dir(pid) / "image" / f"cam{name}.zip")
         return archive.exists() and self._member(archive, name, int(frame_id), IMAGE_EXTS) is not None
+
+    def has_masks(self, pid: str, seq: str, name: str) -> bool:
+        return (self._dir(pid) / "segmentation_parts" / f"cam{name}.zip").is_file()
 
     def read_view(self, pid: str, seq: str, frame_id: int, name: str) -> RegisteredView:
         frame_id = int(frame_id)
@@ -337,6 +347,9 @@ def load_calibration(path: Path) -> dict[str, dict]:
             raise InputError(f"malformed calibration entry ({exc.__class__.__name__}: {exc})", path) from None
         if K.shape != (3, 3) or T.shape != (4, 4) or not (np.all(np.isfinite(K)) and np.all(np.isfinite(T))):
             raise InputError(f"camera {name}: K must be 3x3 and T 4x4 finite matrices", path)
+        from facebench.geometry.camera import check_intrinsics
+
+        check_intrinsics(K, path, f"camera {name}: K (stored transposed, read as K.T)")
         R = T[:3, :3]
         if not np.allclose(T[3], [0, 0, 0, 1], atol=1e-6) or not np.allclose(R @ R.T, np.eye(3), atol=1e-4) \
                 or np.linalg.det(R) < 0:

@@ -81,6 +81,11 @@ class RegisteredCapture(ABC):
         leaves out frames that a selected camera lacks.  Optional: the default says yes."""
         return True
 
+    def has_masks(self, pid: str, seq: str, name: str) -> bool:
+        """Whether camera ``name``'s views come with a foreground mask (the camera check compares
+        the registered mesh with it; without one, with the other views' colours)."""
+        return False
+
     def close(self) -> None:
         """Release open archives (zip files); readers that hold none keep this default."""
         return None

@@ -16,8 +16,9 @@ Conventions, converted on read (SPEC section 1):
 
 * ``KRT``: per camera a name line, ``K`` (3 lines), distortion (1 line, ignored as by the
   official loader), extrinsics ``[R | t]`` (3 lines, world -> camera, OpenCV, millimetres),
-  a blank line.  ``T_cam_from_world = [R | t / 1000]``; ``K`` refers to the images as stored
-  and is rescaled to the size read (or asked for).
+  a blank line.  ``T_cam_from_world = [R | t / 1000]``; ``K`` refers to Multiface's native
+  1334 x 2048 (W x H) images (``native_size`` states another size) and is rescaled to the
+  image read with the pixel-centre rule; an image of another aspect ratio is an error.
 * Tracked meshes are in the head's frame, millimetres; the head pose ``[R_f | t_f]`` of the
   frame takes them to the world (``world = R_f v + t_f``, as ``dataset.py`` builds its
   projection ``K [R_C R_f | R_C t_f + t_C]``); vertices are returned in world metres.
@@ -40,12 +41,16 @@ from facebench.errors import InputError
 from facebench.registered.capture import RegisteredCapture, RegisteredView
 
 MM = 1e-3
+NATIVE_SIZE = (1334, 2048)  # (W, H) of the released images, which KRT's intrinsics refer to
 _FRAME = re.compile(r"^(\d+)\.(bin|obj)$")
 
 
-def open_multiface(root) -> RegisteredCapture:
-    """The Multiface capture(s) under ``root`` (a capture folder or a folder of them)."""
-    return MultifaceCapture(root)
+def open_multiface(root, native_size=None) -> RegisteredCapture:
+    """The Multiface capture(s) under ``root`` (a capture folder or a folder of them).
+
+    ``native_size`` (W, H): the image size KRT's intrinsics refer to (default 1334 x 2048).
+    """
+    return MultifaceCapture(root, native_size)
 
 
 def read_krt(path) -> dict:
@@ -72,6 +77,12 @@ def read_krt(path) -> dict:
                              "distortion (1 line), extrinsics (3 lines of 4 numbers)", path) from None
         if not (np.isfinite(K).all() and np.isfinite(Rt).all()):
             raise InputError(f"non-finite values in camera {name!r}", path)
+        from facebench.geometry.camera import check_intrinsics
+
+        check_intrinsics(K, path, f"camera {name!r}: K")
+        R = Rt[:, :3]
+        if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0:
+            raise InputError(f"camera {name!r}: the extrinsics' left 3x3 is not a rotation", path)
         cameras[name] = (K, dist, Rt)
         i += 8
     if not cameras:
@@ -110,8 +121,9 @@ class MultifaceCapture(RegisteredCapture):
 
     dataset = "multiface"
 
-    def __init__(self, root):
+    def __init__(self, root, native_size=None):
         self.root = Path(root)
+        self.native_size = NATIVE_SIZE if native_size is None else (int(native_size[0]), int(native_size[1]))
         if not self.root.is_dir():
             raise InputError("not a folder", self.root)
         dirs = [self.root] if (self.root / "KRT").is_file() else sorted(
@@ -170,7 +182,12 @@ class MultifaceCapture(RegisteredCapture):
 
     # -- cameras and views ---------------------------------------------------------------------------
     def _krt(self, pid: str) -> dict:
-        return _read_krt_cached(str(self._dir(pid) / "KRT"))
+        path = self._dir(pid) / "KRT"
+        try:  # keyed by modification time too: a KRT corrected in place is read again
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        return _read_krt_cached(str(path), stamp)
 
     def _image_path(self, pid, seq, frame_id, name) -> Path:
         return self._dir(pid) / "images" / seq / name / f"{int(frame_id):06d}.png"
@@ -194,7 +211,7 @@ class MultifaceCapture(RegisteredCapture):
             raise InputError(f"unreadable image ({exc})", first) from None
 
     def camera(self, pid: str, seq: str, name: str, width: int | None = None, height: int | None = None):
-        from facebench.geometry import Camera
+        from facebench.geometry.camera import camera_for_image
 
         krt = self._krt(pid)
         if name not in krt:
@@ -202,11 +219,10 @@ class MultifaceCapture(RegisteredCapture):
         K, _, Rt = krt[name]
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = Rt[:, :3], Rt[:, 3] * MM
-        w, h = self._stored_size(pid, seq, name)
-        cam = Camera(K, T, w, h)
-        if width is not None and height is not None and (width, height) != (w, h):
-            cam = cam.rescaled(int(width), int(height))
-        return cam
+        size = (width, height) if width is not None and height is not None \
+            else self._stored_size(pid, seq, name)
+        return camera_for_image(K, T, self.native_size, size, self._dir(pid) / "images" / seq / name,
+                                "--native-size WxH (the image size KRT's intrinsics refer to)")
 
     def has_view(self, pid: str, seq: str, frame_id: int, name: str) -> bool:
         return self._image_path(pid, seq, frame_id, name).is_file()
@@ -275,7 +291,7 @@ def _frame_files(folder: Path) -> dict:
 
 
 @lru_cache(maxsize=16)
-def _read_krt_cached(path: str) -> dict:
+def _read_krt_cached(path: str, stamp=None) -> dict:
     return read_krt(path)
 
 

@@ -65,15 +65,17 @@ class CaptureWriter:
     # -- participant --------------------------------------------------------------------------------
 
     def participant(self, pid: str, rig, corrections: dict[str, np.ndarray],
-                    backgrounds: dict[str, np.ndarray]) -> None:
-        """Calibration, colour calibration and BACKGROUND images of participant ``pid``."""
+                    backgrounds: dict[str, np.ndarray], size: tuple[int, int] | None = None) -> None:
+        """Calibration, colour calibration and BACKGROUND images of participant ``pid``; ``size``
+        (W, H) of the images (their intrinsics are stated when they are not the sensor resized)."""
         from PIL import Image
 
         base = self.root / pid
+        params = rig.camera_params(*(size or (None, None)))
         if self.layout == "v1":
-            _write_json(base / "camera_params.json", rig.camera_params())
+            _write_json(base / "camera_params.json", params)
         else:
-            _write_json(base / "calibration" / "camera_params.json", rig.camera_params())
+            _write_json(base / "calibration" / "camera_params.json", params)
             _write_json(base / "calibration" / "color_calibration.json",
                         {s: corrections[s].tolist() for s in rig.serials})
         bg_dir = base / "sequences" / "BACKGROUND"

@@ -63,7 +63,8 @@ def write_participant(template, pid: str, cfg: CaptureConfig) -> None:
         from facebench.synth.camera_model import background_plate
 
         backgrounds = {s: background_plate(b, cfg.seed, s) for s, b in backgrounds.items()}
-    CaptureWriter(cfg.out, cfg.layout).participant(pid, p.rig, p.corrections, backgrounds)
+    CaptureWriter(cfg.out, cfg.layout).participant(pid, p.rig, p.corrections, backgrounds,
+                                                   (cfg.width, cfg.height))
     truth_io.write_participant_truth(cfg.truth, pid, p.rig, p.identity, cfg.width, cfg.height)
 
 

@@ -54,12 +54,22 @@ class Rig:
     def cameras(self, width: int, height: int) -> dict:
         return {s: self.camera(s, width, height) for s in self.serials}
 
-    def camera_params(self) -> dict:
-        """The ``camera_params.json`` content (SPEC §3): one shared full-sensor intrinsics."""
-        return {
-            "world_2_cam": {s: self.T_cam_from_world[s].tolist() for s in self.serials},
-            "intrinsics": self.K_full.tolist(),
-        }
+    def camera_params(self, width: int | None = None, height: int | None = None) -> dict:
+        """The ``camera_params.json`` content (SPEC §3): one shared full-sensor intrinsics.
+
+        For images of ``width`` x ``height`` that are not the sensor resized (another aspect
+        ratio, as the ``tiny`` preset's 64 x 96), the intrinsics are written for that size,
+        which ``"width"``/``"height"`` state: readers refuse to rescale across aspect ratios.
+        """
+        from facebench.geometry.camera import is_resize
+
+        params = {"world_2_cam": {s: self.T_cam_from_world[s].tolist() for s in self.serials},
+                  "intrinsics": self.K_full.tolist()}
+        if width is not None and height is not None and not is_resize((SENSOR_WIDTH, SENSOR_HEIGHT),
+                                                                      (width, height)):
+            full = self.camera(self.serials[0], width, height)
+            params.update(intrinsics=full.K.tolist(), width=int(width), height=int(height))
+        return params
 
     def to_json(self) -> dict:
         return {"serials": list(self.serials), "sensor": [SENSOR_WIDTH, SENSOR_HEIGHT],
