@@ -105,8 +105,7 @@ class Capture:
         key = (pid, seq)
         if key not in self._frame_ids:
             if self.paths.is_video:
-                serial = self.cameras(pid, seq)[0]
-                n = count_video_frames(self.paths.image(pid, seq, 0, serial))
+                n = self._video_frame_count(pid, seq)
                 ids = np.arange(n, dtype=np.int32)
             else:
                 ids = np.asarray(self.paths.frame_dirs(pid, seq), dtype=np.int32)
@@ -114,6 +113,17 @@ class Capture:
                 raise InputError("empty sequence: no frames", self.paths.sequence_dir(pid, seq))
             self._frame_ids[key] = ids
         return self._frame_ids[key]
+
+    def _video_frame_count(self, pid: str, seq: str) -> int:
+        """Frames in the sequence's videos; every camera's mp4 must have as many (else one line)."""
+        counts = {s: count_video_frames(self.paths.image(pid, seq, 0, s)) for s in self.cameras(pid, seq)}
+        n = max(counts.values(), key=list(counts.values()).count)  # the most common count
+        odd = [s for s, c in counts.items() if c != n]
+        if odd:
+            path = self.paths.image(pid, seq, 0, odd[0])
+            raise InputError(f"has {counts[odd[0]]} frames but the other cameras' videos of {pid}/{seq} have "
+                             f"{n} (a truncated or out-of-sync video; {len(odd)} camera(s) differ)", path)
+        return n
 
     def select(self, participants=None, sequences=None, cameras=None, frames=None,
                errors: list | None = None) -> list[SequenceSelection]:

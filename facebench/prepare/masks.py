@@ -72,27 +72,39 @@ def colour_foreground(frame: np.ndarray, plate: np.ndarray, config: MaskConfig =
         alpha = (I * gB).sum(-1) / np.maximum((gB * gB).sum(-1), 1e-6)  # brightness distortion
         chroma = np.linalg.norm(I - alpha[..., None] * gB, axis=-1)  # chromaticity distortion
         diff = np.linalg.norm(I - gB, axis=-1)
-        texture = _texture(alpha, 2)
         bg = agree & np.isfinite(diff)
         if bg.sum() > 100:
             sigma = 1.4826 * np.median(np.abs(diff[bg] - np.median(diff[bg])))
-            smooth = config.shadow_texture * float(np.median(texture[bg]))
+            smooth = config.shadow_texture * float(np.median(_texture(alpha, bg, 2)[bg]))
         else:
             sigma, smooth = 0.01, 0.03
         tau = max(config.min_difference, config.noise_k * float(sigma))
         changed = diff > tau
-        shadow_like = (changed & (chroma <= tau) & (alpha >= config.shadow_min) & (alpha < 1.0)
-                       & (texture <= smooth))
+        candidate = changed & (chroma <= tau) & (alpha >= config.shadow_min) & (alpha < 1.0)
+        shadow_like = candidate & (_texture(alpha, candidate | ~changed, 2) <= smooth)
         fg = changed & ~shadow_like
         agree = ~changed
     return fg, shadow_like
 
 
-def _texture(x: np.ndarray, radius: int) -> np.ndarray:
-    """Local mean |Laplacian| of ``x``: high on texture, low on smooth ramps (a shadow's penumbra)."""
+def _texture(x: np.ndarray, valid: np.ndarray, radius: int) -> np.ndarray:
+    """Local mean of |second differences| of ``x`` along rows and columns, over ``valid`` pixel
+    triples only: high on texture, zero on smooth ramps (a shadow's penumbra), and blind to the
+    edge between a shadow and the subject next to it (the subject's pixels are not ``valid``)."""
     from scipy import ndimage
 
-    return ndimage.uniform_filter(np.abs(ndimage.laplace(x)), 2 * radius + 1)
+    total = np.zeros(x.shape, np.float32)
+    count = np.zeros(x.shape, np.float32)
+    for axis in (0, 1):
+        a, b, c = (np.roll(x, s, axis) for s in (1, 0, -1))
+        ok = valid & np.roll(valid, 1, axis) & np.roll(valid, -1, axis)
+        edge = [slice(None)] * 2
+        edge[axis] = [0, -1]
+        ok[tuple(edge)] = False
+        total += np.where(ok, np.abs(a - 2 * b + c), 0)
+        count += ok
+    size = 2 * radius + 1
+    return ndimage.uniform_filter(total, size) / np.maximum(ndimage.uniform_filter(count, size), 1e-6)
 
 
 def _clean(fg: np.ndarray, config: MaskConfig) -> np.ndarray:

@@ -41,11 +41,12 @@ class StereoConfig:
     best_of: int = 2
     min_angle_deg: float = 3.0
     max_angle_deg: float = 45.0
-    levels: int = 3  # pyramid levels; the coarsest is 2**(levels-1) times smaller
+    levels: int = 4  # pyramid levels; the coarsest is 2**(levels-1) times smaller
     window: int = 11  # ZNCC window (pixels, odd) at every level
     coarse_step_px: float = 1.0  # disparity between hypotheses of the coarse sweep
     max_hypotheses: int = 192
-    refine_steps: int = 2  # hypotheses on either side of the estimate at finer levels
+    refine_steps: int = 4  # hypotheses on either side of the estimate at intermediate levels
+    final_steps: int = 2  # ... and at the full-resolution level
     refine_step_px: float = 0.5
     depth_radius: float = 0.25  # metres around the subject's centre swept at the coarsest level
     prior_radius: float = 0.02  # metres around prior depths (coarse fit) where given
@@ -191,13 +192,24 @@ class _Sweep:
             sj = (_box(J * J, w) - mj ** 2).clamp_min(0).sqrt()
             ncc = (_box(self.I * J, w) - self.mu * mj) / (self.sigma * sj + 1e-4)
             scores.append(torch.where(ok, ncc[:, 0], torch.full_like(ncc[:, 0], -1.0)))
-        s = torch.stack(scores)  # (N,B,h,w)
-        total = torch.zeros_like(s[0])
-        for _ in range(min(self.cfg.best_of, s.shape[0])):  # mean of the best k (topk is slow here)
-            best, idx = s.max(0)
-            total += best
-            s.scatter_(0, idx[None], -2.0)
-        return total / min(self.cfg.best_of, len(scores))
+        return _mean_of_best(scores, self.cfg.best_of)
+
+
+def _mean_of_best(scores: list, k: int):
+    """Mean of the ``k`` largest of the (B,h,w) tensors ``scores``, elementwise (topk is slow here)."""
+    torch = _torch()
+    k = min(k, len(scores))
+    if k == len(scores):
+        return sum(scores) / k
+    if k == len(scores) - 1:  # all but the worst
+        return (sum(scores) - torch.stack(scores).amin(0)) / k
+    s = torch.stack(scores)
+    total = torch.zeros_like(s[0])
+    for _ in range(k):
+        best, idx = s.max(0)
+        total += best
+        s.scatter_(0, idx[None], -2.0)
+    return total / k
 
 
 def _best(costs, invd, step):
@@ -273,7 +285,7 @@ def _stereo_view(i, pyr, nbs, center_world, config: StereoConfig, device, prior)
     z_c = float(full_cam.world_to_cam(np.asarray(center_world, float))[2])
     near, far = max(0.05, z_c - config.depth_radius), z_c + config.depth_radius
     invd = None  # current estimate, inverse depth at the current level's size
-    for greys, masks, cams in pyr:
+    for level, (greys, masks, cams) in enumerate(pyr):
         cam = cams[i]
         mask = masks[i]
         crop = _crop_of(mask, config.window)
@@ -293,12 +305,13 @@ def _stereo_view(i, pyr, nbs, center_world, config: StereoConfig, device, prior)
             cur = F.interpolate(invd[None, None], size=(cam.height, cam.width), mode="bilinear",
                                 align_corners=False)[0, 0, y0:y1, x0:x1]
             s = config.refine_step_px / scale
-            k = torch.arange(-config.refine_steps, config.refine_steps + 1, device=device,
-                             dtype=torch.float32)
+            n_side = config.final_steps if level == len(pyr) - 1 else config.refine_steps
+            k = torch.arange(-n_side, n_side + 1, device=device, dtype=torch.float32)
             hyp = (cur[None] + k[:, None, None] * s).clamp_min(1e-3)
             step = torch.full((h, w), s, device=device)
-        costs = torch.cat([sweep.cost(1.0 / hyp[c:c + config.chunk])
-                           for c in range(0, hyp.shape[0], config.chunk)])
+        costs = torch.empty(hyp.shape, device=device)
+        for c in range(0, hyp.shape[0], config.chunk):
+            costs[c:c + config.chunk] = sweep.cost(1.0 / hyp[c:c + config.chunk])
         best, conf = _best(costs, hyp, step)
         full = torch.full((cam.height, cam.width), 1 / z_c, device=device)
         full[y0:y1, x0:x1] = best

@@ -89,7 +89,12 @@ def guarded_job(key: str, on_error: str, stages: int, work):
 
         bar = tqdm(total=stages, desc=key, unit="stage", leave=False)
     try:
-        entry, stats = work(None if bar is None else _stage_callback(bar))
+        from threadpoolctl import threadpool_limits
+
+        # one BLAS thread: small (N,3)@(3,3) products are 10x slower when OpenBLAS threads contend
+        # with other workers for the cores, and results never depend on the machine's thread count
+        with threadpool_limits(limits=1, user_api="blas"):
+            entry, stats = work(None if bar is None else _stage_callback(bar))
         return "ok", entry, stats
     except Exception as exc:
         if on_error == "raise":

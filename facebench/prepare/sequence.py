@@ -267,14 +267,16 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     clouds = frame_clouds(capture, participant, sequence, frame_ids, views, cfg, source, centers)
     init = tracking_init(capture, participant, sequence, frame_ids, template)
     init_from = "tracking" if init is not None else "pointcloud"
-    if init is None and lms is not None:
+    # a template without a landmark embedding (FLAME without its .npz) cannot use the landmarks
+    fit_lms = lms if template.landmarks is not None else None
+    if init is None and fit_lms is not None:
         init = landmark_pose(template, lms)
         init_from = "landmarks" if init is not None else init_from
     clock.lap("fuse")
     fit = fit_sequence(template, clouds, views.cameras, views.serials, init, cfg.fit,
                        views=(views.images, views.depths),
-                       landmarks=None if lms is None else lms.xyz_world)
-    if lms is not None:
+                       landmarks=None if fit_lms is None else fit_lms.xyz_world)
+    if fit_lms is not None:
         fit.stats["landmark_px"] = fitted_landmark_px(template, fit.vertices, views.cameras, lms)
     clock.lap("fit")
     clips = build_clips(template, fit.vertices, views, participant, sequence, cfg)
