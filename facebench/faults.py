@@ -23,6 +23,8 @@ CRASH_POINTS = {
     "shard-renamed": "a shard is under its final name but not yet in manifest.json",
     "manifest-temp-written": "the new manifest is written to its temporary name, not yet renamed",
     "sequence-committed": "a sequence is in manifest.json; later sequences are not started",
+    "server-job-claimed": "a server worker has claimed a submission, not yet scored it",
+    "server-job-scored": "a server worker has scored a submission, not yet stored the result",
 }
 
 _seen: dict[str, int] = {}

@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "verify": "facebench.cli.verify:verify",
     "predictions": "facebench.cli.predictions:predictions",
     "convert": "facebench.cli.convert:convert",
+    "serve": "facebench.cli.serve:serve",
+    "submit": "facebench.cli.submit:submit",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
@@ -54,6 +56,8 @@ SHORT_HELP: dict[str, str] = {
     "verify": "Re-hash every GT shard and check the folder against the shard schema.",
     "predictions": "Import other models' output files; convert canonical maps between templates.",
     "convert": "Rewrite a schema 1 GT folder as schema 2 (smaller, faster to read); resumable.",
+    "serve": "Host benchmarks with hidden test GT: web server, users, scoring workers (extra: server).",
+    "submit": "Upload predictions to a facebench server; --wait prints the score.",
 }
 
 

@@ -1,0 +1,315 @@
+"""Faults on a real server: concurrent uploads, killed workers and server, a locked database, a full disk.
+
+The invariant every test checks: each accepted upload (HTTP 201) ends scored exactly
+once (one ``scored`` event in ``job_events``), its file is kept, nothing refused is
+stored, and no half-written upload is left behind.
+"""
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the server extra is not installed (pip install 'facebench[server]')")
+
+from facebench.evaluate import evaluate
+from facebench.server.client import ServerError
+from tests.server_harness import (
+    IN_CI,
+    Server,
+    add_user,
+    client,
+    comparable,
+    database_url,
+    db_rows,
+    leftover_uploads,
+    make_gts,
+    make_preds,
+    start_worker,
+    wait_scored,
+    wait_until,
+    write_config,
+    zip_folder,
+)
+
+
+@pytest.fixture(scope="module")
+def gts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("server-faults-gt")
+    gt, gtv = make_gts(root)
+    archive = zip_folder(make_preds(gt, root / "p", "m", level=0.01), root / "p.zip")
+    val = zip_folder(make_preds(gtv, root / "v", "m", level=0.01), root / "v.zip")
+    return SimpleNamespace(root=root, gt=gt, gtv=gtv, archive=archive, val=val)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request):
+    return request.param
+
+
+def setup_site(tmp_path, gts, backend, quota=(None, None), **settings):
+    cleanup = []
+    data = tmp_path / "data"
+    url = database_url(backend, data, cleanup)
+    tracks = {("synth-v1", "test"): (gts.gt, *quota), ("synth-v1", "validation"): (gts.gtv, None, None)}
+    write_config(data, tracks, poll_s=0.1, **settings)
+    return data, url, cleanup
+
+
+def check_exactly_once(url: str, accepted: list[str], data) -> None:
+    rows = dict(db_rows(url, "SELECT id, state FROM submissions"))
+    assert sorted(rows) == sorted(accepted), "accepted uploads and stored submissions differ"
+    assert all(state == "scored" for state in rows.values()), rows
+    scored = dict(db_rows(url, "SELECT submission_id, count(*) FROM job_events WHERE kind = 'scored' "
+                               "GROUP BY submission_id"))
+    assert scored == {sub_id: 1 for sub_id in accepted}
+    assert sorted(p.stem for p in (data / "submissions").glob("*.zip")) == sorted(accepted)
+    assert leftover_uploads(data) == []
+
+
+def test_quota_holds_under_concurrent_uploads(tmp_path, gts, backend):
+    data, url, cleanup = setup_site(tmp_path, gts, backend, quota=(3, 10))
+    token = add_user(url, "racer")
+    server = Server(data, url, workers=1)
+    try:
+        def upload(_):
+            try:
+                return client(server, token).submit(gts.archive)["id"]
+            except ServerError as exc:
+                return exc.status, str(exc)
+
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = list(pool.map(upload, range(8)))
+        accepted = [o for o in outcomes if isinstance(o, str)]
+        refused = [o for o in outcomes if not isinstance(o, str)]
+        assert len(accepted) == 3, outcomes
+        assert all(status == 429 and "3 of 3 submissions" in text for status, text in refused)
+        wait_scored(client(server, token), accepted)
+        check_exactly_once(url, accepted, data)
+    finally:
+        server.stop()
+        for fn in cleanup:
+            fn()
+
+
+def test_fifty_concurrent_uploads_are_all_accepted_or_cleanly_refused(tmp_path, gts, backend):
+    data, url, cleanup = setup_site(tmp_path, gts, backend)
+    tokens = [add_user(url, f"user{i}") for i in range(5)]
+    server = Server(data, url, workers=2)
+    try:
+        def upload(i):
+            try:
+                return client(server, tokens[i % 5]).submit(gts.val, phase="validation")["id"]
+            except ServerError as exc:
+                return exc.status, str(exc)
+
+        with ThreadPoolExecutor(50) as pool:
+            outcomes = list(pool.map(upload, range(50)))
+        accepted = [o for o in outcomes if isinstance(o, str)]
+        refused = [o for o in outcomes if not isinstance(o, str)]
+        assert all(status == 503 and "\n" not in text for status, text in refused), refused
+        assert len(accepted) >= 45, f"only {len(accepted)} of 50 accepted: {refused[:3]}"
+        admin = client(server, add_user(url, "root", admin=True))
+        wait_scored(admin, accepted, timeout=180)
+        check_exactly_once(url, accepted, data)
+    finally:
+        server.stop()
+        for fn in cleanup:
+            fn()
+
+
+def test_killed_workers_jobs_are_retried_and_scored_once(tmp_path, gts, backend):
+    data, url, cleanup = setup_site(tmp_path, gts, backend, lease_s=1.5)
+    token = add_user(url, "victim")
+    server = Server(data, url, workers=0)
+    try:
+        c = client(server, token)
+        ids = [c.submit(gts.val, phase="validation")["id"] for _ in range(3)]
+        # SIGKILL after scoring, before storing (the worst moment), then right after claiming
+        for point in ("server-job-scored", "server-job-claimed"):
+            dying = start_worker(data, url, env={"FACEBENCH_CRASH_AT": point})
+            assert dying.wait(60) == -9, dying.stdout.read()
+        states = dict(db_rows(url, "SELECT id, state FROM submissions"))
+        assert "running" in states.values() and set(states.values()) <= {"queued", "running"}
+        survivor = start_worker(data, url, "--once")
+        out, _ = survivor.communicate(timeout=120)
+        assert survivor.returncode == 0, out
+        check_exactly_once(url, ids, data)
+        # two claims died with their worker; each was taken again when its lease ran out
+        assert db_rows(url, "SELECT count(*) FROM job_events WHERE kind = 'retry'") == [(2,)]
+        assert db_rows(url, "SELECT sum(attempts) FROM submissions") == [(5,)]
+        local = evaluate(gts.val, gt=gts.gtv, progress=False)
+        admin = client(server, add_user(url, "root", admin=True))
+        for sub_id in ids:
+            full = admin.get(f"/api/v1/submissions/{sub_id}?full=true")["results"]
+            assert comparable(full) == comparable(local)
+    finally:
+        server.stop()
+        for fn in cleanup:
+            fn()
+
+
+def test_server_killed_mid_queue_loses_nothing(tmp_path, gts, backend):
+    data, url, cleanup = setup_site(tmp_path, gts, backend, lease_s=1.5)
+    token = add_user(url, "patient")
+    server = Server(data, url, workers=1)
+    try:
+        c = client(server, token)
+        with ThreadPoolExecutor(6) as pool:
+            ids = list(pool.map(lambda _: c.submit(gts.val, phase="validation")["id"], range(6)))
+        server.kill()                       # the server, its workers, everything: SIGKILL
+        server = Server(data, url, workers=1)
+        wait_scored(client(server, token), ids)
+        check_exactly_once(url, ids, data)
+    finally:
+        server.stop()
+        for fn in cleanup:
+            fn()
+
+
+def test_sigterm_stops_the_server_and_its_workers(tmp_path, gts):
+    data, url, _ = setup_site(tmp_path, gts, "sqlite")
+    server = Server(data, url, workers=2)
+    wait_until(lambda: len(client(server, None).get("/api/v1/health")["workers"]) == 2, what="2 workers")
+    assert server.proc.poll() is None
+    server.proc.terminate()
+    assert server.proc.wait(30) == 0
+    out = subprocess.run(["pgrep", "-g", str(server.proc.pid)], capture_output=True, text=True)
+    assert out.stdout.strip() == "", "workers outlived the server"
+    assert "stopped" in server.log
+
+
+def test_a_second_server_on_the_same_data_folder_is_refused(tmp_path, gts):
+    data, url, _ = setup_site(tmp_path, gts, "sqlite")
+    server = Server(data, url, workers=0)
+    try:
+        with pytest.raises(RuntimeError, match="another facebench serve"):
+            Server(data, url, workers=0)
+    finally:
+        server.stop()
+
+
+def test_locked_database_gives_503_and_nothing_half_done(tmp_path, gts, backend):
+    data, url, cleanup = setup_site(tmp_path, gts, backend, busy_timeout_s=1)
+    token = add_user(url, "blocked")
+    server = Server(data, url, workers=1)
+    try:
+        c = client(server, token)
+        first = c.submit(gts.val, phase="validation")["id"]
+        with _held_lock(url, backend):
+            with pytest.raises(ServerError) as err:
+                c.submit(gts.val, phase="validation")
+            assert err.value.status == 503 and "lock" in str(err.value) and "\n" not in str(err.value)
+            assert client(server, None).get("/api/v1/health")["status"] == "ok"    # reads still work
+        second = c.submit(gts.val, phase="validation")["id"]
+        wait_scored(c, [first, second])
+        check_exactly_once(url, [first, second], data)
+        if backend == "sqlite":
+            assert db_rows(url, "PRAGMA integrity_check") == [("ok",)]
+    finally:
+        server.stop()
+        for fn in cleanup:
+            fn()
+
+
+class _held_lock:
+    """Another process's write lock on the database, reads still allowed (SQLite: BEGIN EXCLUSIVE in WAL
+    mode; PostgreSQL: LOCK TABLE ... IN EXCLUSIVE MODE)."""
+
+    def __init__(self, url, backend):
+        self.url, self.backend = url, backend
+
+    def __enter__(self):
+        if self.backend == "sqlite":
+            self.conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), isolation_level=None)
+            self.conn.execute("BEGIN EXCLUSIVE")
+        else:
+            import psycopg
+
+            self.conn = psycopg.connect(self.url.replace("postgresql+psycopg:", "postgresql:"))
+            self.conn.execute("LOCK TABLE submissions IN EXCLUSIVE MODE")
+        return self
+
+    def __exit__(self, *exc):
+        self.conn.rollback() if self.backend != "sqlite" else self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs (root only); skipped where mounting is not allowed."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("needs root to mount a small tmpfs")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})" + (" [CI]" if IN_CI else ""))
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(folder, leave: int) -> None:
+    """Fill the file system of ``folder`` until ``leave`` bytes are free."""
+    free = shutil.disk_usage(folder).free
+    with open(folder / "filler", "wb") as fh:
+        try:
+            fh.write(b"\0" * max(0, free - leave))
+        except OSError:
+            pass
+
+
+def test_full_disk_gives_507_then_recovers(small_disk, gts):
+    data = small_disk / "data"
+    url = database_url("sqlite", data, [])
+    write_config(data, {("synth-v1", "validation"): (gts.gtv, None, None)}, poll_s=0.1)
+    token = add_user(url, "hoarder")
+    server = Server(data, url, workers=1)
+    try:
+        c = client(server, token)
+        first = c.submit(gts.val, phase="validation")["id"]
+        c.wait(first, timeout=60)
+        _fill(small_disk, leave=2048)
+        with pytest.raises(ServerError) as err:
+            c.submit(gts.val, phase="validation")
+        assert err.value.status == 507 and "disk is full" in str(err.value) and "\n" not in str(err.value)
+        assert leftover_uploads(data) == []
+        (small_disk / "filler").unlink()
+        second = c.submit(gts.val, phase="validation")["id"]
+        wait_scored(c, [first, second])
+        check_exactly_once(url, [first, second], data)
+        assert db_rows(url, "PRAGMA integrity_check") == [("ok",)]
+    finally:
+        server.stop()
+
+
+def test_worker_waits_out_a_full_disk(small_disk, gts):
+    data = small_disk / "data"
+    url = database_url("sqlite", data, [])
+    write_config(data, {("synth-v1", "validation"): (gts.gtv, None, None)}, poll_s=0.1, lease_s=30)
+    token = add_user(url, "patient")
+    server = Server(data, url, workers=0)
+    try:
+        c = client(server, token)
+        sub_id = c.submit(gts.val, phase="validation")["id"]
+        # a big record to store: fill the disk, then let a worker try
+        _fill(small_disk, leave=0)
+        worker = start_worker(data, url, "--once")
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(worker.stdout), daemon=True)
+        reader.start()
+        wait_until(lambda: any("disk is full" in line for line in lines), timeout=60,
+                   what="the worker to meet the full disk")
+        assert c.status(sub_id)["state"] in ("queued", "running")
+        (small_disk / "filler").unlink()
+        assert worker.wait(90) == 0, "".join(lines)
+        check_exactly_once(url, [sub_id], data)
+        assert db_rows(url, "PRAGMA integrity_check") == [("ok",)]
+    finally:
+        server.stop()
