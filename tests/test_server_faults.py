@@ -9,6 +9,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -30,6 +31,7 @@ from tests.server_harness import (
     leftover_uploads,
     make_gts,
     make_preds,
+    python_env,
     start_worker,
     wait_scored,
     wait_until,
@@ -311,5 +313,26 @@ def test_worker_waits_out_a_full_disk(small_disk, gts):
         assert worker.wait(90) == 0, "".join(lines)
         check_exactly_once(url, [sub_id], data)
         assert db_rows(url, "PRAGMA integrity_check") == [("ok",)]
+    finally:
+        server.stop()
+
+
+def test_a_job_that_keeps_killing_its_worker_fails_with_the_reason(tmp_path, gts):
+    data, url, _ = setup_site(tmp_path, gts, "sqlite", lease_s=1, max_attempts=1)
+    token = add_user(url, "unlucky")
+    server = Server(data, url, workers=0)
+    try:
+        sub_id = client(server, token).submit(gts.val, phase="validation")["id"]
+        dying = start_worker(data, url, env={"FACEBENCH_CRASH_AT": "server-job-claimed"})
+        assert dying.wait(60) == -9
+        survivor = start_worker(data, url, "--once")
+        assert survivor.wait(60) == 0
+        out = subprocess.run([sys.executable, "-m", "facebench", "submit", "status", sub_id, "--wait",
+                              "--server", server.url, "--token", token], capture_output=True, text=True,
+                             env=python_env(), timeout=60)
+        assert out.returncode == 2 and out.stdout == ""
+        assert f"submission {sub_id} failed: scoring was interrupted 1 times" in out.stderr.splitlines()[-1]
+        events = db_rows(url, "SELECT kind FROM job_events ORDER BY id")
+        assert events == [("queued",), ("claimed",), ("failed",)]
     finally:
         server.stop()
