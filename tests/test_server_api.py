@@ -68,7 +68,7 @@ def test_health_lists_benchmarks_queue_and_workers(site):
     assert "multipart/form-data" in schema["paths"]["/api/v1/submissions"]["post"]["requestBody"]["content"]
 
 
-def test_submit_wait_prints_the_record_facebench_evaluate_writes(site):
+def test_submit_wait_prints_the_record_facebench_evaluate_writes(site, record_property):
     preds = make_preds(site.gtv, site.root / "preds-val", "noisy", level=0.02)
     out = subprocess.run([sys.executable, "-m", "facebench", "submit", str(preds),
                           "--server", site.server.url, "--token", site.tokens["alice"],
@@ -80,6 +80,8 @@ def test_submit_wait_prints_the_record_facebench_evaluate_writes(site):
     assert "per_clip" in served and served["flags"] == local["flags"]
     assert comparable(served) == comparable(local)          # every metric, per clip too, bit for bit
     assert re.search(r"submission s[0-9a-f]{16} queued", out.stderr)
+    record_property("outcome", f"identical to the local record ({len(local['per_clip'])} clips, "
+                               f"canonical.mean_mm {served['metrics']['canonical']['mean_mm']!r})")
 
 
 def test_test_phase_returns_aggregates_and_the_stored_record_is_evaluates(site):
@@ -101,7 +103,7 @@ def test_test_phase_returns_aggregates_and_the_stored_record_is_evaluates(site):
     assert full["results"]["predictions"].endswith(f"{sub['id']}.zip")
 
 
-def test_wrong_and_revoked_tokens_get_401(site):
+def test_wrong_and_revoked_tokens_get_401(site, record_property):
     for token in (None, "fbt_not-a-token", site.tokens["alice"] + "x"):
         with pytest.raises(ServerError) as err:
             client(site.server, token).get("/api/v1/submissions")
@@ -114,9 +116,10 @@ def test_wrong_and_revoked_tokens_get_401(site):
     with pytest.raises(ServerError) as err:
         eve.get("/api/v1/me")
     assert err.value.status == 401 and "invalid or revoked" in str(err.value)
+    record_property("outcome", f"{err.value.status}: {err.value}")
 
 
-def test_another_users_submission_is_404_like_a_missing_one(site):
+def test_another_users_submission_is_404_like_a_missing_one(site, record_property):
     alice, bob = client(site.server, site.tokens["alice"]), client(site.server, site.tokens["bob"])
     mine = alice.get("/api/v1/submissions")["submissions"]
     assert mine and all(s["user"] == "alice" for s in mine)
@@ -128,9 +131,10 @@ def test_another_users_submission_is_404_like_a_missing_one(site):
     assert all(s["user"] == "bob" for s in bob.get("/api/v1/submissions")["submissions"])
     everyone = client(site.server, site.tokens["root"]).get("/api/v1/submissions")["submissions"]
     assert {s["id"] for s in mine} <= {s["id"] for s in everyone}
+    record_property("outcome", f"{err.value.status}: {err.value}")
 
 
-def test_refused_submission_says_what_validate_says_and_costs_no_quota(site, tmp_path):
+def test_refused_submission_says_what_validate_says_and_costs_no_quota(site, tmp_path, record_property):
     from tests.gt_fixtures import write_preds
 
     def broken(cid, arrays):                      # one clip with a wrong depth shape
@@ -149,9 +153,11 @@ def test_refused_submission_says_what_validate_says_and_costs_no_quota(site, tmp
     assert "1 of 4 clips missing, first: 902/EXP-1-head/222200037" in str(err.value)
     assert quota.get("/api/v1/submissions")["submissions"] == []
     assert not list((site.data / "uploads").glob(".part-*"))
+    record_property("outcome", f"{err.value.status}: {err.value} (the lines of facebench validate; "
+                               "nothing stored)")
 
 
-def test_quota_per_day_and_in_total(site, tmp_path):
+def test_quota_per_day_and_in_total(site, tmp_path, record_property):
     quota = client(site.server, site.tokens["quota"])
     archive = zip_folder(make_preds(site.gt, tmp_path / "p", "quota-method"), tmp_path / "p.zip")
     assert quota.submit(archive)["quota"]["used_today"] == 1
@@ -166,6 +172,7 @@ def test_quota_per_day_and_in_total(site, tmp_path):
     with pytest.raises(ServerError) as err:
         quota.submit(archive)
     assert err.value.status == 429 and "3 of 3 submissions to synth-v1 (test) in total" in str(err.value)
+    record_property("outcome", f"{err.value.status}: {err.value}")
     # the validation phase has its own (unlimited) quota
     val = zip_folder(make_preds(site.gtv, tmp_path / "v", "quota-method"), tmp_path / "v.zip")
     assert quota.submit(val, phase="validation")["quota"]["per_day"] is None
@@ -233,7 +240,7 @@ def test_export_feeds_the_static_leaderboard(site, tmp_path):
     assert list(table["method"]) == [r["method"] for r in board["rows"]]
 
 
-def test_browser_forms_need_the_session_csrf_token(site, tmp_path):
+def test_browser_forms_need_the_session_csrf_token(site, tmp_path, record_property):
     import http.client
     from urllib.parse import urlencode
 
@@ -274,3 +281,5 @@ def test_browser_forms_need_the_session_csrf_token(site, tmp_path):
         assert response.status == status and "upload form expired" in page
     after = client(site.server, site.tokens["bob"]).get("/api/v1/submissions")["submissions"]
     assert len(after) == before and not list((site.data / "uploads").glob(".part-*"))
+    record_property("outcome", "log-in without its cookie: 403; upload with a forged or no token: 403, "
+                               "nothing stored")

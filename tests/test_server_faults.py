@@ -74,7 +74,7 @@ def check_exactly_once(url: str, accepted: list[str], data) -> None:
     assert leftover_uploads(data) == []
 
 
-def test_quota_holds_under_concurrent_uploads(tmp_path, gts, backend):
+def test_quota_holds_under_concurrent_uploads(tmp_path, gts, backend, record_property):
     data, url, cleanup = setup_site(tmp_path, gts, backend, quota=(3, 10))
     token = add_user(url, "racer")
     server = Server(data, url, workers=1)
@@ -93,13 +93,15 @@ def test_quota_holds_under_concurrent_uploads(tmp_path, gts, backend):
         assert all(status == 429 and "3 of 3 submissions" in text for status, text in refused)
         wait_scored(client(server, token), accepted)
         check_exactly_once(url, accepted, data)
+        record_property("outcome", f"{len(accepted)} accepted and scored once, {len(refused)} refused 429")
     finally:
         server.stop()
         for fn in cleanup:
             fn()
 
 
-def test_fifty_concurrent_uploads_are_all_accepted_or_cleanly_refused(tmp_path, gts, backend):
+def test_fifty_concurrent_uploads_are_all_accepted_or_cleanly_refused(tmp_path, gts, backend,
+                                                                      record_property):
     data, url, cleanup = setup_site(tmp_path, gts, backend)
     tokens = [add_user(url, f"user{i}") for i in range(5)]
     server = Server(data, url, workers=2)
@@ -119,13 +121,15 @@ def test_fifty_concurrent_uploads_are_all_accepted_or_cleanly_refused(tmp_path, 
         admin = client(server, add_user(url, "root", admin=True))
         wait_scored(admin, accepted, timeout=180)
         check_exactly_once(url, accepted, data)
+        record_property("outcome", f"{len(accepted)} accepted, each scored once; {len(refused)} refused "
+                                   "(503, one line); no upload left half-written")
     finally:
         server.stop()
         for fn in cleanup:
             fn()
 
 
-def test_killed_workers_jobs_are_retried_and_scored_once(tmp_path, gts, backend):
+def test_killed_workers_jobs_are_retried_and_scored_once(tmp_path, gts, backend, record_property):
     data, url, cleanup = setup_site(tmp_path, gts, backend, lease_s=1.5)
     token = add_user(url, "victim")
     server = Server(data, url, workers=0)
@@ -150,13 +154,15 @@ def test_killed_workers_jobs_are_retried_and_scored_once(tmp_path, gts, backend)
         for sub_id in ids:
             full = admin.get(f"/api/v1/submissions/{sub_id}?full=true")["results"]
             assert comparable(full) == comparable(local)
+        record_property("outcome", "3 of 3 scored once (2 retried after their lease ran out); records equal "
+                                   "facebench evaluate's")
     finally:
         server.stop()
         for fn in cleanup:
             fn()
 
 
-def test_server_killed_mid_queue_loses_nothing(tmp_path, gts, backend):
+def test_server_killed_mid_queue_loses_nothing(tmp_path, gts, backend, record_property):
     data, url, cleanup = setup_site(tmp_path, gts, backend, lease_s=1.5)
     token = add_user(url, "patient")
     server = Server(data, url, workers=1)
@@ -164,17 +170,24 @@ def test_server_killed_mid_queue_loses_nothing(tmp_path, gts, backend):
         c = client(server, token)
         with ThreadPoolExecutor(6) as pool:
             ids = list(pool.map(lambda _: c.submit(gts.val, phase="validation")["id"], range(6)))
+        busy = "SELECT count(*) FROM submissions WHERE state IN ('running', 'scored')"
+        wait_until(lambda: db_rows(url, busy)[0][0] > 0, what="the worker to start", pause=0.05)
         server.kill()                       # the server, its workers, everything: SIGKILL
+        at_kill = sorted(state for (state,) in db_rows(url, "SELECT state FROM submissions"))
+        assert at_kill.count("scored") < len(ids), "everything was scored before the kill: not mid-queue"
         server = Server(data, url, workers=1)
         wait_scored(client(server, token), ids)
         check_exactly_once(url, ids, data)
+        seen = ", ".join(f"{at_kill.count(s)} {s}" for s in ("queued", "running", "scored") if s in at_kill)
+        record_property("outcome", f"killed with {seen}; after the restart {len(ids)} of {len(ids)} "
+                                   "scored once")
     finally:
         server.stop()
         for fn in cleanup:
             fn()
 
 
-def test_sigterm_stops_the_server_and_its_workers(tmp_path, gts):
+def test_sigterm_stops_the_server_and_its_workers(tmp_path, gts, record_property):
     data, url, _ = setup_site(tmp_path, gts, "sqlite")
     server = Server(data, url, workers=2)
     wait_until(lambda: len(client(server, None).get("/api/v1/health")["workers"]) == 2, what="2 workers")
@@ -184,19 +197,21 @@ def test_sigterm_stops_the_server_and_its_workers(tmp_path, gts):
     out = subprocess.run(["pgrep", "-g", str(server.proc.pid)], capture_output=True, text=True)
     assert out.stdout.strip() == "", "workers outlived the server"
     assert "stopped" in server.log
+    record_property("outcome", "exit 0; no process of its group left; workers logged 'stopped'")
 
 
-def test_a_second_server_on_the_same_data_folder_is_refused(tmp_path, gts):
+def test_a_second_server_on_the_same_data_folder_is_refused(tmp_path, gts, record_property):
     data, url, _ = setup_site(tmp_path, gts, "sqlite")
     server = Server(data, url, workers=0)
     try:
-        with pytest.raises(RuntimeError, match="another facebench serve"):
+        with pytest.raises(RuntimeError, match="another facebench serve") as err:
             Server(data, url, workers=0)
+        record_property("outcome", str(err.value).splitlines()[-1].replace(str(data), "DATA"))
     finally:
         server.stop()
 
 
-def test_locked_database_gives_503_and_nothing_half_done(tmp_path, gts, backend):
+def test_locked_database_gives_503_and_nothing_half_done(tmp_path, gts, backend, record_property):
     data, url, cleanup = setup_site(tmp_path, gts, backend, busy_timeout_s=1)
     token = add_user(url, "blocked")
     server = Server(data, url, workers=1)
@@ -207,6 +222,8 @@ def test_locked_database_gives_503_and_nothing_half_done(tmp_path, gts, backend)
             with pytest.raises(ServerError) as err:
                 c.submit(gts.val, phase="validation")
             assert err.value.status == 503 and "lock" in str(err.value) and "\n" not in str(err.value)
+            record_property("outcome", f"{err.value.status}: {err.value}; afterwards both uploads scored "
+                                       "once")
             assert client(server, None).get("/api/v1/health")["status"] == "ok"    # reads still work
         second = c.submit(gts.val, phase="validation")["id"]
         wait_scored(c, [first, second])
@@ -267,7 +284,7 @@ def _fill(folder, leave: int) -> None:
             pass
 
 
-def test_full_disk_gives_507_then_recovers(small_disk, gts):
+def test_full_disk_gives_507_then_recovers(small_disk, gts, record_property):
     data = small_disk / "data"
     url = database_url("sqlite", data, [])
     write_config(data, {("synth-v1", "validation"): (gts.gtv, None, None)}, poll_s=0.1)
@@ -281,6 +298,8 @@ def test_full_disk_gives_507_then_recovers(small_disk, gts):
         with pytest.raises(ServerError) as err:
             c.submit(gts.val, phase="validation")
         assert err.value.status == 507 and "disk is full" in str(err.value) and "\n" not in str(err.value)
+        record_property("outcome", f"{err.value.status}: {err.value}; after freeing space: scored, "
+                                   "integrity_check ok")
         assert leftover_uploads(data) == []
         (small_disk / "filler").unlink()
         second = c.submit(gts.val, phase="validation")["id"]
@@ -291,7 +310,7 @@ def test_full_disk_gives_507_then_recovers(small_disk, gts):
         server.stop()
 
 
-def test_worker_waits_out_a_full_disk(small_disk, gts):
+def test_worker_waits_out_a_full_disk(small_disk, gts, tmp_path, record_property):
     data = small_disk / "data"
     url = database_url("sqlite", data, [])
     write_config(data, {("synth-v1", "validation"): (gts.gtv, None, None)}, poll_s=0.1, lease_s=30)
@@ -300,24 +319,28 @@ def test_worker_waits_out_a_full_disk(small_disk, gts):
     try:
         c = client(server, token)
         sub_id = c.submit(gts.val, phase="validation")["id"]
-        # a big record to store: fill the disk, then let a worker try
-        _fill(small_disk, leave=0)
-        worker = start_worker(data, url, "--once")
+        go = tmp_path / "go"                     # the worker waits after scoring until this file exists
+        worker = start_worker(data, url, "--once", env={"FACEBENCH_PAUSE_AT": f"server-job-scored={go}"})
         lines = []
-        reader = threading.Thread(target=lambda: lines.extend(worker.stdout), daemon=True)
-        reader.start()
+        threading.Thread(target=lambda: lines.extend(worker.stdout), daemon=True).start()
+        wait_until(lambda: (tmp_path / "go.reached").exists(), timeout=60, what="the worker to score")
+        _fill(small_disk, leave=0)               # the disk fills up before the result is stored
+        go.touch()
         wait_until(lambda: any("disk is full" in line for line in lines), timeout=60,
                    what="the worker to meet the full disk")
-        assert c.status(sub_id)["state"] in ("queued", "running")
+        assert c.status(sub_id)["state"] == "running"
         (small_disk / "filler").unlink()
         assert worker.wait(90) == 0, "".join(lines)
         check_exactly_once(url, [sub_id], data)
         assert db_rows(url, "PRAGMA integrity_check") == [("ok",)]
+        full = next(line for line in lines if "disk is full" in line).split(": ", 1)[1].strip()
+        record_property("outcome", f"worker logged '{full}', retried, stored the result once; "
+                                   "integrity_check ok")
     finally:
         server.stop()
 
 
-def test_a_job_that_keeps_killing_its_worker_fails_with_the_reason(tmp_path, gts):
+def test_a_job_that_keeps_killing_its_worker_fails_with_the_reason(tmp_path, gts, record_property):
     data, url, _ = setup_site(tmp_path, gts, "sqlite", lease_s=1, max_attempts=1)
     token = add_user(url, "unlucky")
     server = Server(data, url, workers=0)
@@ -334,5 +357,6 @@ def test_a_job_that_keeps_killing_its_worker_fails_with_the_reason(tmp_path, gts
         assert f"submission {sub_id} failed: scoring was interrupted 1 times" in out.stderr.splitlines()[-1]
         events = db_rows(url, "SELECT kind FROM job_events ORDER BY id")
         assert events == [("queued",), ("claimed",), ("failed",)]
+        record_property("outcome", out.stderr.splitlines()[-1])
     finally:
         server.stop()

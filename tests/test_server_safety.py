@@ -131,7 +131,7 @@ def _nothing_stored(site):
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
 @pytest.mark.parametrize("name", list(CASES))
-def test_hostile_upload_is_refused_with_one_line(site, tmp_path, name):
+def test_hostile_upload_is_refused_with_one_line(site, tmp_path, name, record_property):
     build, reason = CASES[name]
     archive = build(site, tmp_path)
     with pytest.raises(ServerError) as err:
@@ -140,9 +140,10 @@ def test_hostile_upload_is_refused_with_one_line(site, tmp_path, name):
     assert reason in str(err.value) and "\n" not in str(err.value)
     assert str(archive) not in str(err.value)            # the server's paths are not the user's business
     _nothing_stored(site)
+    record_property("outcome", f"{err.value.status}: {err.value}")
 
 
-def test_oversized_upload_is_refused_before_and_while_streaming(site, tmp_path):
+def test_oversized_upload_is_refused_before_and_while_streaming(site, tmp_path, record_property):
     big = _write(tmp_path / "big.zip", np.random.default_rng(1).bytes(int(LIMIT_MB * 2**20) + 1000))
     with pytest.raises(ServerError) as err:              # Content-Length says it is too big
         client(site.server, site.token).submit(big)
@@ -164,6 +165,8 @@ def test_oversized_upload_is_refused_before_and_while_streaming(site, tmp_path):
     if response is not None:
         assert response.status == 413 and "over this server's limit" in body["detail"]
     _nothing_stored(site)
+    streamed = f"{response.status}: {body['detail']}" if response is not None else "connection closed"
+    record_property("outcome", f"declared: {err.value.status}; streamed without a length: {streamed}")
 
 
 def test_malformed_requests_get_one_line(site, tmp_path):

@@ -24,7 +24,7 @@ import traceback
 from dataclasses import dataclass
 
 from facebench.errors import FacebenchError
-from facebench.faults import crash_point
+from facebench.faults import crash_point, pause_point
 from facebench.server import schema as s
 from facebench.server.config import ServerConfig
 from facebench.server.db import Database, DatabaseBusy, DiskFull, now
@@ -184,6 +184,7 @@ class Worker:
             requeue = job.attempts < self.config.max_attempts
             error = "internal error while scoring (the maintainers have the log)"
         crash_point("server-job-scored")
+        pause_point("server-job-scored")
         lost.set()
         beat.join()
         stored = self._store(job, record, error, requeue)

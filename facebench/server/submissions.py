@@ -136,8 +136,15 @@ def _validate(upload, track: Track) -> str:
     lines = [_public(p, upload) for p in problems]
     if len(lines) > MAX_PROBLEMS:
         lines = lines[:MAX_PROBLEMS] + [f"... and {len(lines) - MAX_PROBLEMS} more"]
-    raise Refused("; ".join(line.strip() for line in lines[:3]) + (" ..." if len(lines) > 3 else ""),
-                  422, lines)
+    raise Refused(_one_line(lines[:3]) + (" ..." if len(lines) > 3 else ""), 422, lines)
+
+
+def _one_line(lines: list[str]) -> str:
+    """Validator lines as one: "N of M clip files have errors:" runs into the errors it announces."""
+    text = ""
+    for line in (line.strip() for line in lines):
+        text += line if not text else (" " if text.endswith(":") else "; ") + line
+    return text
 
 
 def _entry_limit(track: Track) -> int:
