@@ -26,6 +26,7 @@ HOSTILE = ("zip-slip ../", "zip-slip nested", "absolute entry", "symlink entry",
            "meta.json not JSON")
 
 API, SAFETY, FAULTS = "test_server_api.py::", "test_server_safety.py::", "test_server_faults.py::"
+DISK = "test_server_disk.py::"
 
 # (case id, test node, input, expected); "{db}" cases run once per database
 CASES = [
@@ -68,9 +69,9 @@ CASES = [
      "a second server on the same data folder", "refused with one line"),
     ("server-db-locked", FAULTS + "test_locked_database_gives_503_and_nothing_half_done[{db}]",
      "the database write-locked by another process", "503 with one line; reads go on; nothing half done"),
-    ("server-disk-full", FAULTS + "test_full_disk_gives_507_then_recovers",
+    ("server-disk-full", DISK + "test_full_disk_gives_507_then_recovers",
      "full disk during an upload (4 MiB tmpfs)", "507 with one line, no partial file; recovers when freed"),
-    ("server-disk-full-worker", FAULTS + "test_worker_waits_out_a_full_disk",
+    ("server-disk-full-worker", DISK + "test_worker_waits_out_a_full_disk",
      "full disk when a worker stores a result", "the worker waits and stores it once space is back"),
 ]
 

@@ -245,3 +245,25 @@ def comparable(record: dict) -> str:
 
 def leftover_uploads(data: Path) -> list[str]:
     return sorted(p.name for p in (data / "uploads").glob(".part-*")) if (data / "uploads").is_dir() else []
+
+
+def fault_inputs(root: Path):
+    """Test and validation GT and a valid .zip for each (tests of faults)."""
+    from types import SimpleNamespace
+
+    gt, gtv = make_gts(root)
+    archive = zip_folder(make_preds(gt, root / "p", "m", level=0.01), root / "p.zip")
+    val = zip_folder(make_preds(gtv, root / "v", "m", level=0.01), root / "v.zip")
+    return SimpleNamespace(root=root, gt=gt, gtv=gtv, archive=archive, val=val)
+
+
+def check_exactly_once(url: str, accepted: list[str], data: Path) -> None:
+    """Every accepted upload is stored, kept on disk and scored exactly once; nothing else is."""
+    rows = dict(db_rows(url, "SELECT id, state FROM submissions"))
+    assert sorted(rows) == sorted(accepted), "accepted uploads and stored submissions differ"
+    assert all(state == "scored" for state in rows.values()), rows
+    scored = dict(db_rows(url, "SELECT submission_id, count(*) FROM job_events WHERE kind = 'scored' "
+                               "GROUP BY submission_id"))
+    assert scored == {sub_id: 1 for sub_id in accepted}
+    assert sorted(p.stem for p in (data / "submissions").glob("*.zip")) == sorted(accepted)
+    assert leftover_uploads(data) == []

@@ -5,14 +5,10 @@ once (one ``scored`` event in ``job_events``), its file is kept, nothing refused
 stored, and no half-written upload is left behind.
 """
 
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
 
 import pytest
 
@@ -21,32 +17,25 @@ pytest.importorskip("fastapi", reason="the server extra is not installed (pip in
 from facebench.evaluate import evaluate
 from facebench.server.client import ServerError
 from tests.server_harness import (
-    IN_CI,
     Server,
     add_user,
+    check_exactly_once,
     client,
     comparable,
     database_url,
     db_rows,
-    leftover_uploads,
-    make_gts,
-    make_preds,
+    fault_inputs,
     python_env,
     start_worker,
     wait_scored,
     wait_until,
     write_config,
-    zip_folder,
 )
 
 
 @pytest.fixture(scope="module")
 def gts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("server-faults-gt")
-    gt, gtv = make_gts(root)
-    archive = zip_folder(make_preds(gt, root / "p", "m", level=0.01), root / "p.zip")
-    val = zip_folder(make_preds(gtv, root / "v", "m", level=0.01), root / "v.zip")
-    return SimpleNamespace(root=root, gt=gt, gtv=gtv, archive=archive, val=val)
+    return fault_inputs(tmp_path_factory.mktemp("server-faults-gt"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,17 +50,6 @@ def setup_site(tmp_path, gts, backend, quota=(None, None), **settings):
     tracks = {("synth-v1", "test"): (gts.gt, *quota), ("synth-v1", "validation"): (gts.gtv, None, None)}
     write_config(data, tracks, poll_s=0.1, **settings)
     return data, url, cleanup
-
-
-def check_exactly_once(url: str, accepted: list[str], data) -> None:
-    rows = dict(db_rows(url, "SELECT id, state FROM submissions"))
-    assert sorted(rows) == sorted(accepted), "accepted uploads and stored submissions differ"
-    assert all(state == "scored" for state in rows.values()), rows
-    scored = dict(db_rows(url, "SELECT submission_id, count(*) FROM job_events WHERE kind = 'scored' "
-                               "GROUP BY submission_id"))
-    assert scored == {sub_id: 1 for sub_id in accepted}
-    assert sorted(p.stem for p in (data / "submissions").glob("*.zip")) == sorted(accepted)
-    assert leftover_uploads(data) == []
 
 
 def test_quota_holds_under_concurrent_uploads(tmp_path, gts, backend, record_property):
@@ -257,87 +235,6 @@ class _held_lock:
     def __exit__(self, *exc):
         self.conn.rollback() if self.backend != "sqlite" else self.conn.execute("ROLLBACK")
         self.conn.close()
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 4 MiB tmpfs (root only); skipped where mounting is not allowed."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("needs root to mount a small tmpfs")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})" + (" [CI]" if IN_CI else ""))
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(folder, leave: int) -> None:
-    """Fill the file system of ``folder`` until ``leave`` bytes are free."""
-    free = shutil.disk_usage(folder).free
-    with open(folder / "filler", "wb") as fh:
-        try:
-            fh.write(b"\0" * max(0, free - leave))
-        except OSError:
-            pass
-
-
-def test_full_disk_gives_507_then_recovers(small_disk, gts, record_property):
-    data = small_disk / "data"
-    url = database_url("sqlite", data, [])
-    write_config(data, {("synth-v1", "validation"): (gts.gtv, None, None)}, poll_s=0.1)
-    token = add_user(url, "hoarder")
-    server = Server(data, url, workers=1)
-    try:
-        c = client(server, token)
-        first = c.submit(gts.val, phase="validation")["id"]
-        c.wait(first, timeout=60)
-        _fill(small_disk, leave=2048)
-        with pytest.raises(ServerError) as err:
-            c.submit(gts.val, phase="validation")
-        assert err.value.status == 507 and "disk is full" in str(err.value) and "\n" not in str(err.value)
-        record_property("outcome", f"{err.value.status}: {err.value}; after freeing space: scored, "
-                                   "integrity_check ok")
-        assert leftover_uploads(data) == []
-        (small_disk / "filler").unlink()
-        second = c.submit(gts.val, phase="validation")["id"]
-        wait_scored(c, [first, second])
-        check_exactly_once(url, [first, second], data)
-        assert db_rows(url, "PRAGMA integrity_check") == [("ok",)]
-    finally:
-        server.stop()
-
-
-def test_worker_waits_out_a_full_disk(small_disk, gts, tmp_path, record_property):
-    data = small_disk / "data"
-    url = database_url("sqlite", data, [])
-    write_config(data, {("synth-v1", "validation"): (gts.gtv, None, None)}, poll_s=0.1, lease_s=30)
-    token = add_user(url, "patient")
-    server = Server(data, url, workers=0)
-    try:
-        c = client(server, token)
-        sub_id = c.submit(gts.val, phase="validation")["id"]
-        go = tmp_path / "go"                     # the worker waits after scoring until this file exists
-        worker = start_worker(data, url, "--once", env={"FACEBENCH_PAUSE_AT": f"server-job-scored={go}"})
-        lines = []
-        threading.Thread(target=lambda: lines.extend(worker.stdout), daemon=True).start()
-        wait_until(lambda: (tmp_path / "go.reached").exists(), timeout=60, what="the worker to score")
-        _fill(small_disk, leave=0)               # the disk fills up before the result is stored
-        go.touch()
-        wait_until(lambda: any("disk is full" in line for line in lines), timeout=60,
-                   what="the worker to meet the full disk")
-        assert c.status(sub_id)["state"] == "running"
-        (small_disk / "filler").unlink()
-        assert worker.wait(90) == 0, "".join(lines)
-        check_exactly_once(url, [sub_id], data)
-        assert db_rows(url, "PRAGMA integrity_check") == [("ok",)]
-        full = next(line for line in lines if "disk is full" in line).split(": ", 1)[1].strip()
-        record_property("outcome", f"worker logged '{full}', retried, stored the result once; "
-                                   "integrity_check ok")
-    finally:
-        server.stop()
 
 
 def test_a_job_that_keeps_killing_its_worker_fails_with_the_reason(tmp_path, gts, record_property):

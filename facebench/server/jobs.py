@@ -58,10 +58,11 @@ def claim(db: Database, config: ServerConfig, worker: str) -> Job | None:
         for row in given_up:
             reason = (f"scoring was interrupted {row.attempts} times (the worker stopped renewing its "
                       "lease); a maintainer can look at the server log")
-            conn.execute(update(sub).where(sub.c.id == row.id).values(state="failed", error=reason,
-                                                                      finished_at=t, lease_until=None))
-            conn.execute(insert(s.job_events).values(submission_id=row.id, at=t, kind="failed",
-                                                     worker=row.worker, detail=reason))
+            still = (sub.c.id == row.id) & expired        # another worker may have been first
+            if conn.execute(update(sub).where(still).values(state="failed", error=reason, finished_at=t,
+                                                            lease_until=None)).rowcount == 1:
+                conn.execute(insert(s.job_events).values(submission_id=row.id, at=t, kind="failed",
+                                                         worker=row.worker, detail=reason))
         query = (select(sub.c.id, sub.c.state, sub.c.attempts, sub.c.worker, sub.c.path, s.tracks.c.gt_dir,
                         s.tracks.c.benchmark, s.tracks.c.phase)
                  .join(s.tracks, s.tracks.c.id == sub.c.track_id)
@@ -72,13 +73,15 @@ def claim(db: Database, config: ServerConfig, worker: str) -> Job | None:
         row = conn.execute(query).first()
         if row is None:
             return None
+        token = secrets.token_hex(8)
+        claimable = (sub.c.id == row.id) & (sub.c.attempts == row.attempts)   # nobody claimed it since
+        if conn.execute(update(sub).where(claimable).values(
+                state="running", attempts=row.attempts + 1, claim=token, worker=worker, started_at=t,
+                lease_until=t + config.lease_s)).rowcount != 1:
+            return None
         if row.state == "running":
             conn.execute(insert(s.job_events).values(submission_id=row.id, at=t, kind="retry", worker=worker,
                                                      detail=f"lease of {row.worker} ran out"))
-        token = secrets.token_hex(8)
-        conn.execute(update(sub).where(sub.c.id == row.id).values(
-            state="running", attempts=row.attempts + 1, claim=token, worker=worker, started_at=t,
-            lease_until=t + config.lease_s))
         conn.execute(insert(s.job_events).values(submission_id=row.id, at=t, kind="claimed", worker=worker,
                                                  detail=f"attempt {row.attempts + 1}"))
     return Job(row.id, token, row.path, row.gt_dir, row.benchmark, row.phase, row.attempts + 1)
