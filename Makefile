@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[dev,dask,faceanything,landmarks]"
+	$(PIP) -e ".[dev,dask,faceanything,landmarks,server]"
 	$(PIP) --no-deps depth-anything-3==0.1.1
 	touch $(STAMP)
 

@@ -11,7 +11,10 @@ Cases (see :func:`all_cases`):
   synthetic capture;
 * untrusted predictions (benchmarks/reliability_predictions.py, owned by
   evaluate): each bad submission is evaluated against a small synthetic GT;
-* the hypothesis fuzz tests of the prediction loader (tests/test_predictions_fuzz.py).
+* the hypothesis fuzz tests of the prediction loader (tests/test_predictions_fuzz.py);
+* the hosted benchmark (benchmarks/reliability_server.py): faults and hostile uploads
+  against a real `facebench serve` over loopback, on SQLite and on PostgreSQL
+  (``FACEBENCH_TEST_POSTGRES_URL``; ``bash .ci/postgres.sh`` starts one).
 
 Every row says what was expected and what was measured; the document is rewritten
 as a whole.  tests/test_reliability_report.py checks that it lists exactly the
@@ -36,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 import reliability_predictions as preds_cases  # noqa: E402
 import reliability_prepare as prep_cases  # noqa: E402
+import reliability_server as server_cases  # noqa: E402
 
 PREDICTIONS_GROUP = "Untrusted predictions"
 # Submissions that are valid (or allowed) and must be scored; every other case must be refused.
@@ -60,9 +64,24 @@ def prediction_case(name: str, fn) -> prep_cases.Case:
     return prep_cases.Case(name, PREDICTIONS_GROUP, name, expected, fn)
 
 
+def server_case(case_id: str, node: str, what: str, expected: str) -> prep_cases.Case:
+    return prep_cases.Case(case_id, server_cases.GROUP, what, expected, node)
+
+
 def all_cases() -> list:
     """Every case, in report order (nothing is run)."""
-    return prep_cases.CASES() + [prediction_case(name, fn) for name, fn in preds_cases.CASES] + [FUZZ]
+    return (prep_cases.CASES() + [prediction_case(name, fn) for name, fn in preds_cases.CASES] + [FUZZ]
+            + [server_case(*c) for c in server_cases.cases()])
+
+
+def run_server_cases(cases) -> list:
+    by_id = {c.id: c for c in cases}
+    rows = []
+    for case_id, passed, outcome, seconds in server_cases.run([(c.id, c.run, c.input, c.expected)
+                                                               for c in cases]):
+        rows.append((by_id[case_id], passed, outcome, seconds))
+        print(_row(*rows[-1]), flush=True)
+    return rows
 
 
 def run_prediction_cases(cases, tmp: Path) -> list:
@@ -145,6 +164,13 @@ GUARANTEES = """## What holds, and how
 * **Untrusted predictions** are read without pickle, with every `.npz` member's declared size
   checked against the expected shape before decompression, no symlinks, and no archive entry
   that is absolute or contains `..`; see the table below and docs/FORMATS.md.
+* **A hosted benchmark (`facebench serve`) scores every accepted upload exactly once.** Uploads
+  stream to disk under a size limit and are checked by `facebench validate`'s code before they
+  are accepted; the quota check and the insert share one locked transaction. The job queue is
+  the database: a worker holds a renewed lease on the job it scores and stores the result only
+  if the claim is still its own, with a `scored` event in the same transaction; a dead worker's
+  job is retried when its lease runs out. Database locks and a full disk give one-line errors
+  (503, 507) and leave nothing half done. See docs/SERVER.md.
 
 Crash points for testing: `FACEBENCH_CRASH_AT=NAME[:N]` makes the process SIGKILL itself the
 N-th time it reaches NAME (facebench/faults.py): `shard-temp-written`, `shard-renamed`,
@@ -194,6 +220,14 @@ def render(rows, seconds: float, version: str) -> str:
                     "against a 2-clip synthetic GT; peak is Python heap memory (tracemalloc).",
                     "",
                 ]
+            if group == server_cases.GROUP:
+                lines += [
+                    "Cases from benchmarks/reliability_server.py: tests of tests/test_server_*.py that "
+                    "run `python -m facebench serve` and its workers as real processes on a loopback "
+                    "port, with a real database (SQLite in WAL mode, or a PostgreSQL database made for "
+                    "the test), on tiny synthetic GT. The outcome is what the test measured.",
+                    "",
+                ]
             lines.append(HEADER)
         lines.append(_row(case, passed, outcome, secs))
     return "\n".join(lines) + "\n"
@@ -217,7 +251,8 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="facebench-reliability-") as tmp:
         tmp = Path(tmp)
-        prepare_cases = [c for c in cases if c.group not in (PREDICTIONS_GROUP, FUZZ.group)]
+        prepare_cases = [c for c in cases if c.group not in (PREDICTIONS_GROUP, FUZZ.group,
+                                                             server_cases.GROUP)]
         if prepare_cases:
             work = prep_cases.Work(tmp).setup()
             for case in prepare_cases:
@@ -229,6 +264,9 @@ def main(argv=None) -> int:
         if FUZZ in cases:
             rows.append(run_fuzz())
             print(_row(*rows[-1]), flush=True)
+        served = [c for c in cases if c.group == server_cases.GROUP]
+        if served:
+            rows += run_server_cases(served)
     if args.only is None:
         Path(args.out).write_text(render(rows, time.perf_counter() - t0, version))
         print(f"wrote {args.out}")

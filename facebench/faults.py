@@ -23,7 +23,11 @@ CRASH_POINTS = {
     "shard-renamed": "a shard is under its final name but not yet in manifest.json",
     "manifest-temp-written": "the new manifest is written to its temporary name, not yet renamed",
     "sequence-committed": "a sequence is in manifest.json; later sequences are not started",
+    "server-job-claimed": "a server worker has claimed a submission, not yet scored it",
+    "server-job-scored": "a server worker has scored a submission, not yet stored the result",
 }
+
+PAUSE_ENV = "FACEBENCH_PAUSE_AT"
 
 _seen: dict[str, int] = {}
 
@@ -39,3 +43,21 @@ def crash_point(name: str) -> None:
     _seen[name] = _seen.get(name, 0) + 1
     if _seen[name] == (int(nth) if nth else 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def pause_point(name: str, timeout: float = 300.0) -> None:
+    """Wait here if ``FACEBENCH_PAUSE_AT=NAME=PATH`` asks for ``name``: create ``PATH.reached``, then
+    wait until ``PATH`` exists (a test does something to the world meanwhile, e.g. fills the disk)."""
+    wanted = os.environ.get(PAUSE_ENV)
+    if not wanted:
+        return
+    target, _, path = wanted.partition("=")
+    if target != name or not path:
+        return
+    import time
+    from pathlib import Path
+
+    Path(path + ".reached").touch()
+    deadline = time.monotonic() + timeout
+    while not Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -8,7 +8,7 @@ import facebench
 PACKAGE = Path(facebench.__file__).parent
 LOWER = ("io", "metrics", "geometry")
 UPPER = ("evaluate", "prepare", "baseline", "cli", "leaderboard", "report", "demo", "adapters",
-         "synth", "nersemble")
+         "synth", "nersemble", "server")
 
 
 def imported_modules(path: Path):

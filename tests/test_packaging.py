@@ -53,3 +53,10 @@ def test_wheel_ships_template_correspondences(wheel):
     shipped = [f"facebench/templates/correspondences/{p.name}"
                for p in (ROOT / "facebench" / "templates" / "correspondences").glob("*.npz")]
     assert len(shipped) == 2 and all(name in names for name in shipped)
+
+
+def test_wheel_ships_server_migrations(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("facebench/server/migrations/env.py", "facebench/server/migrations/script.py.mako",
+                 "facebench/server/migrations/versions/0001_initial.py"):
+        assert name in names, name

@@ -34,6 +34,8 @@ COMMANDS: dict[str, str] = {
     "predictions": "facebench.cli.predictions:predictions",
     "convert": "facebench.cli.convert:convert",
     "inspect-cameras": "facebench.cli.inspect_cameras:inspect_cameras",
+    "serve": "facebench.cli.serve:serve",
+    "submit": "facebench.cli.submit:submit",
 }
 
 # One-line help shown by ``facebench --help`` without importing the command module.
@@ -56,6 +58,8 @@ SHORT_HELP: dict[str, str] = {
     "predictions": "Import other models' output files; convert canonical maps between templates.",
     "convert": "Rewrite a schema 1 GT folder as schema 2 (smaller, faster to read); resumable.",
     "inspect-cameras": "Show how a capture's cameras are read: conventions, check figures, overlays.",
+    "serve": "Host benchmarks with hidden test GT: web server, users, scoring workers (extra: server).",
+    "submit": "Upload predictions to a facebench server; --wait prints the score.",
 }
 
 
