@@ -191,7 +191,7 @@ def run_jobs(jobs, writer, summary: Summary, backend="loky", workers=1, schedule
     manifest in this process, as it arrives.  Call inside ``writer.locked()``."""
     import joblib
 
-    from facebench.prepare.parallel import backend_context
+    from facebench.parallel import backend_context
 
     bar = _progress_bar(len(jobs), progress)
     try:
