@@ -58,12 +58,13 @@ def _frame_mean(per_frame: dict) -> dict[str, float]:
 
 
 def score_clip(pred: dict, clip, tasks, bench, scale: float, width: int, height: int,
-               flags: list | None = None, kept=None) -> tuple[dict, dict]:
+               flags: list | None = None, kept=None, curves: dict | None = None) -> tuple[dict, dict]:
     """Metrics of one clip for ``tasks``: ({task: {metric: value}}, {task: counts}).
 
     ``width`` x ``height`` is the clip's stored resolution (the pixel space of its tracks).
     ``kept``: (T_original,) bool frames left after ``exclude_qc`` (None: all); the temporal
-    metrics never pair frames that were not neighbours before the cut.
+    metrics never pair frames that were not neighbours before the cut.  ``curves`` (a dict,
+    optional) receives each task's temporal metric per frame, {task: (T,)} (for the report).
     A degenerate alignment (see :mod:`facebench.metrics.canonical_align`) is appended to
     ``flags`` as ``{"clip", "task", "kind": "alignment", "reason"}``; a degenerate canonical
     fit is not applied (the clip is scored unaligned).
@@ -92,6 +93,8 @@ def score_clip(pred: dict, clip, tasks, bench, scale: float, width: int, height:
                 flags.append({"clip": clip.clip_id, "task": task, "kind": "alignment", "reason": problem})
             scores[task] = {**_frame_mean(per_frame), **timed[0]}
             counts[task] = {"frames": int((n_per_frame > 0).sum()), "pixels": int(len(p)), **timed[1]}
+            if curves is not None:
+                curves[task] = timed[2]
             continue
         tr = clip.tracks
         if task == "tracking_2d":
@@ -106,6 +109,8 @@ def score_clip(pred: dict, clip, tasks, bench, scale: float, width: int, height:
                                            resolution=spec.resolution or tracking_2d.RESOLUTION,
                                            adjacent=adjacent)
             scores[task]["jitter_px"] = jit["jitter_px"]
+            if curves is not None:
+                curves[task] = jit["per_frame"]
         else:
             check_finite(clip.clip_id, "tracks_xyz", pred["tracks_xyz"], valid)
             m = tracking_3d.tracking_3d_metrics(
@@ -115,28 +120,30 @@ def score_clip(pred: dict, clip, tasks, bench, scale: float, width: int, height:
             scores[task] = {k: m[k] for k in tracking_3d.METRICS}
             jit = temporal.track_jitter_3d(pred["tracks_xyz"], tr.xyz, tr.visible, m["scale"], adjacent)
             scores[task]["jitter_mm"] = jit["jitter_mm"]
+            if curves is not None:
+                curves[task] = jit["per_frame"]
         counts[task] = {"tracks": int(len(tr.query_frame)), "points": int(m["n_points"]),
                         "visible_points": int(m["n_visible"]), "jitter_triplets": jit["triplets"]}
     return scores, counts
 
 
-def _depth_temporal(p, g, n_per_frame, mode, valid, tracks, adjacent) -> tuple[dict, dict]:
+def _depth_temporal(p, g, n_per_frame, mode, valid, tracks, adjacent) -> tuple[dict, dict, np.ndarray]:
     """Depth flicker at the GT tracks: the aligned error of the scored pixels (gathered as
-    ``p``, ``g``), put back into a map and sampled there.  ({metric: value}, counts)."""
+    ``p``, ``g``), put back into a map and sampled there.  ({metric: value}, counts, per frame)."""
     error = np.full(valid.shape, np.nan)
     error.reshape(-1)[np.flatnonzero(valid)] = align_pixels(p.astype(np.float64), g.astype(np.float64),
                                                             n_per_frame, mode) - g
     out = temporal.depth_flicker(error, valid, tracks.xy, tracks.visible, adjacent=adjacent)
-    return {"flicker_mm": out["flicker_mm"]}, {"flicker_pairs": out["pairs"],
-                                                "temporal_tracks": out["tracks"]}
+    counts = {"flicker_pairs": out["pairs"], "temporal_tracks": out["tracks"]}
+    return {"flicker_mm": out["flicker_mm"]}, counts, out["per_frame"]
 
 
-def _canonical_temporal(pred_map, valid, tracks, scale, fit) -> tuple[dict, dict]:
+def _canonical_temporal(pred_map, valid, tracks, scale, fit) -> tuple[dict, dict, np.ndarray]:
     """Canonical jitter at the GT tracks, after the clip's alignment when it was applied."""
     transform = fit.apply if fit.problem is None and fit.mode != "none" else None
     out = temporal.canonical_jitter(pred_map, valid, tracks.xy, tracks.visible, scale, transform)
     return ({"jitter_median_mm": out["jitter_median_mm"], "jitter_p90_mm": out["jitter_p90_mm"]},
-            {"temporal_tracks": out["tracks"]})
+            {"temporal_tracks": out["tracks"]}, out["per_frame"])
 
 
 def worst_clip(clip, tasks, bench, scale: float) -> dict:
