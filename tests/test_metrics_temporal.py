@@ -253,3 +253,16 @@ def test_track_jitter_matches_reference(clip, q):
     pred3 = gt3 + rng.normal(0, 0.001, gt3.shape)
     out = temporal.track_jitter_3d(pred3, gt3, visible)
     np.testing.assert_allclose(out["jitter_mm"], 1000 * ref_track_jitter(pred3, gt3, visible), rtol=1e-9)
+
+
+def test_gather_reads_channel_first_views_like_plain_arrays():
+    from facebench.metrics._frames import gather
+
+    rng = np.random.default_rng(3)
+    cf = rng.normal(size=(3, 3, 5, 4)).astype(np.float32)      # (T,C,H,W) memory
+    view = np.moveaxis(cf, 1, -1)                               # (T,H,W,C), as the reader returns it
+    valid = rng.random((3, 5, 4)) < 0.5
+    frame, counts, a = gather(valid, view)
+    _, _, b = gather(valid, np.ascontiguousarray(view))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, view[valid])

@@ -27,37 +27,72 @@ def batches(clip_ids: list[str], n_jobs: int) -> list[list[str]]:
     return [clip_ids[i:i + size] for i in range(0, len(clip_ids), size)]
 
 
-def score_clips(source, reader, bench, clip_ids, timing: dict | None = None):
-    """Yield one result per clip of ``clip_ids`` (all present in ``source``):
-    {"clip", "scores": {task: {metric}}, "counts": {task: {...}}, "tasks": [...],
-     "flags": [alignment flags], "qc_excluded": frames}.
-    ``timing`` (optional) accumulates "read_s" / "score_s" CPU seconds of this process."""
+def load_clip(source, reader, bench, cid: str) -> dict:
+    """Everything scoring one clip needs, read and checked: {"clip", "pred", "gt", "tasks",
+    "keep", "qc_excluded", "shape"}.  All of a clip's I/O happens here."""
     from facebench.io.predictions import ClipShape, load_prediction, tasks_of
 
     from .qc_filter import drop_frames, kept_frames
-    from .scoring import gt_fields, score_clip
+    from .scoring import gt_fields
 
-    for cid in clip_ids:
-        info = reader.clip_info(cid)
-        shape = ClipShape(int(info["T"]), int(info["H"]), int(info["W"]), int(info.get("N", 0)))
-        t0 = time.process_time()
-        pred = load_prediction(source, cid, shape)
-        tasks = sorted(tasks_of(pred) & set(bench.tasks))
-        clip = reader.clip(cid, fields=gt_fields(tasks))
-        keep = kept_frames(reader, cid, bench.exclude_qc, shape.T)
-        excluded = 0
-        if keep is not None:
-            pred, clip = drop_frames(pred, clip, keep)
-            excluded = int((~keep).sum())
-        t1 = time.process_time()
-        flags: list = []
-        scores, counts = score_clip(pred, clip, tasks, bench, reader.scale, shape.W, shape.H,
-                                    flags=flags, kept=keep)
-        if timing is not None:
-            timing["read_s"] = timing.get("read_s", 0.0) + t1 - t0
-            timing["score_s"] = timing.get("score_s", 0.0) + time.process_time() - t1
-        yield {"clip": cid, "scores": scores, "counts": counts, "tasks": tasks, "flags": flags,
-               "qc_excluded": excluded}
+    info = reader.clip_info(cid)
+    shape = ClipShape(int(info["T"]), int(info["H"]), int(info["W"]), int(info.get("N", 0)))
+    pred = load_prediction(source, cid, shape)
+    tasks = sorted(tasks_of(pred) & set(bench.tasks))
+    clip = reader.clip(cid, fields=gt_fields(tasks))
+    keep = kept_frames(reader, cid, bench.exclude_qc, shape.T)
+    excluded = 0
+    if keep is not None:
+        pred, clip = drop_frames(pred, clip, keep)
+        excluded = int((~keep).sum())
+    return {"clip": cid, "pred": pred, "gt": clip, "tasks": tasks, "keep": keep, "qc_excluded": excluded,
+            "shape": shape}
+
+
+def score_clips(source, reader, bench, clip_ids, timing: dict | None = None, prefetch: bool = True):
+    """Yield one result per clip of ``clip_ids`` (all present in ``source``):
+    {"clip", "scores": {task: {metric}}, "counts": {task: {...}}, "tasks": [...],
+     "flags": [alignment flags], "qc_excluded": frames}.
+
+    With ``prefetch`` the next clip is read in a second thread while this one is scored
+    (file reads, inflating and JPEG decoding release the GIL), so reading and scoring
+    overlap; at most two clips are in memory.  ``timing`` (optional) accumulates "read_s"
+    and "score_s": CPU seconds of the reading thread (decode-pool threads not included)
+    and of the scoring thread.
+    """
+    from .scoring import score_clip
+
+    timing = {} if timing is None else timing
+
+    def load(cid):
+        t0 = time.thread_time()
+        loaded = load_clip(source, reader, bench, cid)
+        timing["read_s"] = timing.get("read_s", 0.0) + time.thread_time() - t0
+        return loaded
+
+    pool = None
+    if prefetch and len(clip_ids) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facebench-prefetch")
+    try:
+        pending = pool.submit(load, clip_ids[0]) if pool is not None and clip_ids else None
+        for i, cid in enumerate(clip_ids):
+            loaded = pending.result() if pending is not None else load(cid)
+            more = pool is not None and i + 1 < len(clip_ids)
+            pending = pool.submit(load, clip_ids[i + 1]) if more else None
+            t1 = time.thread_time()
+            flags: list = []
+            shape = loaded["shape"]
+            scores, counts = score_clip(loaded["pred"], loaded["gt"], loaded["tasks"], bench, reader.scale,
+                                        shape.W, shape.H, flags=flags, kept=loaded["keep"])
+            timing["score_s"] = timing.get("score_s", 0.0) + time.thread_time() - t1
+            yield {"clip": cid, "scores": scores, "counts": counts, "tasks": loaded["tasks"], "flags": flags,
+                   "qc_excluded": loaded["qc_excluded"]}
+            del loaded
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def worst_clips(reader, bench, lacking: dict[str, list[str]]):

@@ -32,7 +32,9 @@ def scored_mask(clip, task: str, spec) -> np.ndarray:
     if task in ("tracking_2d", "tracking_3d"):
         return np.asarray(clip.tracks.visible, dtype=bool)
     gt = clip.depth if task == "depth" else clip.canonical
-    valid = np.isfinite(gt) if gt.ndim == 3 else np.isfinite(gt).all(axis=-1)
+    valid = np.isfinite(gt[..., 0]) if gt.ndim == 4 else np.isfinite(gt)
+    for c in range(1, gt.shape[-1] if gt.ndim == 4 else 1):  # channel by channel: contiguous planes
+        valid &= np.isfinite(gt[..., c])
     if spec.regions is not None:
         scored_label = np.zeros(256, bool)
         scored_label[list(spec.regions)] = True
@@ -77,10 +79,12 @@ def score_clip(pred: dict, clip, tasks, bench, scale: float, width: int, height:
         valid = scored_mask(clip, task, spec)
         if task in ("depth", "canonical"):
             frame, n_per_frame, p, g = gather(valid, pred[task], getattr(clip, task))
-            check_finite(clip.clip_id, task, p, np.ones(len(p), bool))
+            if not np.isfinite(p).all():  # cheap test first; the count only when there is a problem
+                check_finite(clip.clip_id, task, p, np.ones(len(p), bool))
             mode = spec.alignment or "none"
             if task == "depth":
-                s, _ = fit_alignment(p.astype(np.float64), g.astype(np.float64), n_per_frame, mode)
+                p, g = p.astype(np.float64), g.astype(np.float64)
+                s, _ = fit_alignment(p, g, n_per_frame, mode)
                 problem = depth_alignment_problem(s, n_per_frame, mode, MIN_ALIGN_PIXELS)
                 per_frame = depth.depth_metrics_gathered(p, g, frame, n_per_frame, mode)
                 timed = _depth_temporal(p, g, n_per_frame, mode, valid, clip.tracks, adjacent)
@@ -131,8 +135,8 @@ def _depth_temporal(p, g, n_per_frame, mode, valid, tracks, adjacent) -> tuple[d
     """Depth flicker at the GT tracks: the aligned error of the scored pixels (gathered as
     ``p``, ``g``), put back into a map and sampled there.  ({metric: value}, counts, per frame)."""
     error = np.full(valid.shape, np.nan)
-    error.reshape(-1)[np.flatnonzero(valid)] = align_pixels(p.astype(np.float64), g.astype(np.float64),
-                                                            n_per_frame, mode) - g
+    aligned = p if mode == "none" else align_pixels(p, g, n_per_frame, mode)
+    error.reshape(-1)[np.flatnonzero(valid)] = aligned - g
     out = temporal.depth_flicker(error, valid, tracks.xy, tracks.visible, adjacent=adjacent)
     counts = {"flicker_pairs": out["pairs"], "temporal_tracks": out["tracks"]}
     return {"flicker_mm": out["flicker_mm"]}, counts, out["per_frame"]
