@@ -17,6 +17,7 @@ import contextlib
 from facebench.errors import FacebenchError, require
 
 BACKENDS = ("loky", "dask", "ray")
+__all__ = ["BACKENDS", "backend_context", "return_as"]
 
 
 @contextlib.contextmanager
@@ -52,6 +53,15 @@ def backend_context(backend: str, workers: int, scheduler=None):
     finally:
         if started:
             ray.shutdown()
+
+
+def return_as(preferred: str = "generator") -> str:
+    """``preferred`` (``generator`` or ``generator_unordered``) when the active joblib backend
+    can stream results, else ``list`` (Ray's backend cannot: results then come at the end)."""
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    return preferred if getattr(backend, "supports_return_generator", False) else "list"
 
 
 @contextlib.contextmanager

@@ -184,3 +184,16 @@ def test_cli_errors_are_one_line(gt, tmp_path):
     out = subprocess.run(run + ["validate", "--preds", str(preds), "--gt", str(gt)],
                          capture_output=True, text=True)
     assert out.returncode == 2 and f"1 of 4 clips missing, first: {MISSING}" in out.stderr
+
+
+def test_scored_mask_regions_by_hand():
+    from types import SimpleNamespace
+
+    from facebench.evaluate.scoring import scored_mask
+
+    mask = np.array([[[0, 1, 2, 3, 255]]], np.uint8)
+    clip = SimpleNamespace(depth=np.ones((1, 1, 5), np.float32), mask=mask)
+    for regions, want in (((1, 2, 3), [0, 1, 1, 1, 0]), ((1, 2), [0, 1, 1, 0, 0]), ((1, 3), [0, 1, 0, 1, 0]),
+                          ((3,), [0, 0, 0, 1, 0]), (None, [1, 1, 1, 1, 1])):
+        got = scored_mask(clip, "depth", SimpleNamespace(regions=regions))
+        assert got[0, 0].astype(int).tolist() == want, regions

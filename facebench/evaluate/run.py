@@ -180,7 +180,7 @@ class _Runner:
     def _parallel(self, clip_ids, desc, kwargs_of):
         import joblib
 
-        from facebench.parallel import backend_context
+        from facebench.parallel import backend_context, return_as
 
         from .jobs import batches, run_batch, sum_timing
 
@@ -194,7 +194,8 @@ class _Runner:
                 jobs = [joblib.delayed(run_batch)(preds, gt_dir, self.bench.name, **kwargs_of(b))
                         for b in chunks]
                 n_jobs = max(1, min(n_jobs, len(jobs)))
-                for part, batch in zip(joblib.Parallel(n_jobs=n_jobs, return_as="generator")(jobs), chunks):
+                parallel = joblib.Parallel(n_jobs=n_jobs, return_as=return_as("generator"))
+                for part, batch in zip(parallel(jobs), chunks):
                     parts.append(part)
                     if bar is not None:
                         bar.update(len(batch))
@@ -209,10 +210,12 @@ class _Runner:
 
 
 def _fixed_protocol(task: str) -> dict:
+    from facebench.metrics import temporal
+
     agg = "per frame, mean over the clip's frames, mean over clips"
     if task.startswith("tracking"):
         agg = "summed over tracks and frames of a clip, mean over clips"
-    return {"aggregation": agg}
+    return {"aggregation": agg, "temporal": temporal.protocol(task)}
 
 
 def _mean_over_clips(per_clip, tasks, clean) -> dict:

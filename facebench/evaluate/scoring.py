@@ -36,9 +36,16 @@ def scored_mask(clip, task: str, spec) -> np.ndarray:
     for c in range(1, gt.shape[-1] if gt.ndim == 4 else 1):  # channel by channel: contiguous planes
         valid &= np.isfinite(gt[..., c])
     if spec.regions is not None:
-        scored_label = np.zeros(256, bool)
-        scored_label[list(spec.regions)] = True
-        valid &= scored_label[clip.mask]
+        labels = sorted(set(int(r) for r in spec.regions))
+        lo, hi = labels[0], labels[-1]
+        mask = np.asarray(clip.mask)
+        if labels == list(range(lo, hi + 1)) and 0 <= lo and hi < 256 and mask.dtype == np.uint8:
+            valid &= (mask - np.uint8(lo)) <= np.uint8(hi - lo)  # a run of labels: one wrapped compare
+        else:
+            in_regions = np.zeros(mask.shape, bool)
+            for label in labels:
+                in_regions |= mask == label
+            valid &= in_regions
     return valid
 
 

@@ -48,6 +48,16 @@ METRICS = {
 HIGHER_IS_BETTER = {task: {m: False for m in names} for task, names in METRICS.items()}
 
 
+def protocol(task: str) -> dict:
+    """How ``task``'s temporal metrics are computed, as echoed into results records."""
+    if task in ("depth", "canonical"):
+        return {"metrics": list(METRICS[task]), "at": "GT track positions, frames where visible",
+                "sampling": "bilinear over scored pixels; the nearest pixel must be scored",
+                "min_frames": MIN_FRAMES, **({"percentile": P_HIGH} if task == "canonical" else {})}
+    return {"metrics": list(METRICS[task]),
+            "statistic": "median |a_pred - a_gt|, a = second difference over 3 GT-visible frames"}
+
+
 # -- sampling ---------------------------------------------------------------------------------
 def sample_at(values, valid, xy, where) -> np.ndarray:
     """Bilinear samples of per-pixel ``values`` at track positions, over scored pixels only.
