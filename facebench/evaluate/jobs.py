@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 MAX_BATCH = 32          # clips per job: fewer GT/prediction opens vs. finer load balance
 JOBS_PER_WORKER = 4     # batches per worker when there are enough clips
 
@@ -137,11 +135,3 @@ def peak_rss_mib() -> float:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return float(peak) / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
-
-
-def sum_timing(parts) -> dict:
-    """Totals of the batches' timing and the largest worker peak memory."""
-    parts = list(parts)
-    return {"read_s": float(np.sum([p["read_s"] for p in parts])) if parts else 0.0,
-            "score_s": float(np.sum([p["score_s"] for p in parts])) if parts else 0.0,
-            "max_rss_mib": max((p["max_rss_mib"] for p in parts), default=0.0)}

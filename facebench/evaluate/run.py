@@ -182,11 +182,10 @@ class _Runner:
 
         from facebench.parallel import backend_context, return_as
 
-        from .jobs import batches, run_batch, sum_timing
+        from .jobs import batches, run_batch
 
         preds = str(Path(self.preds).resolve())
         gt_dir = str(self.reader.root.resolve())
-        parts = []
         bar = _bar(len(clip_ids), self.progress, desc)
         try:
             with backend_context(self.backend, self.workers, self.scheduler) as n_jobs:
@@ -196,17 +195,15 @@ class _Runner:
                 n_jobs = max(1, min(n_jobs, len(jobs)))
                 parallel = joblib.Parallel(n_jobs=n_jobs, return_as=return_as("generator"))
                 for part, batch in zip(parallel(jobs), chunks):
-                    parts.append(part)
+                    self.timing["read_s"] += part["read_s"]
+                    self.timing["score_s"] += part["score_s"]
+                    self.timing["max_rss_mib"] = max(self.timing["max_rss_mib"], part["max_rss_mib"])
                     if bar is not None:
                         bar.update(len(batch))
                     yield part
         finally:
             if bar is not None:
                 bar.close()
-            totals = sum_timing(parts)
-            self.timing["read_s"] += totals["read_s"]
-            self.timing["score_s"] += totals["score_s"]
-            self.timing["max_rss_mib"] = max(self.timing["max_rss_mib"], totals["max_rss_mib"])
 
 
 def _fixed_protocol(task: str) -> dict:
