@@ -87,3 +87,16 @@ def test_batches_cover_every_clip_in_order():
         parts = batches(ids, n_jobs)
         assert sum(parts, []) == ids and max(map(len, parts)) <= 32
     assert batches([], 4) == []
+
+
+def test_long_clips_are_not_read_ahead(setup, monkeypatch):
+    """Above PREFETCH_MAX_PIXEL_FRAMES a clip is read when its turn comes; the record is the same."""
+    from facebench.evaluate import jobs
+
+    gt, preds, serial = setup
+    monkeypatch.setattr(jobs, "PREFETCH_MAX_PIXEL_FRAMES", 0)
+    loads = []
+    real = jobs.load_clip
+    monkeypatch.setattr(jobs, "load_clip", lambda *a: loads.append(a[-1]) or real(*a))
+    assert same(evaluate(preds, gt=gt, allow_missing=True, progress=False), serial)
+    assert len(loads) == len(set(loads)) == serial["counts"]["clips_scored"]

@@ -14,6 +14,8 @@ import time
 
 MAX_BATCH = 32          # clips per job: fewer GT/prediction opens vs. finer load balance
 JOBS_PER_WORKER = 4     # batches per worker when there are enough clips
+# Clips larger than this (T*H*W) are not read ahead: two of them would double a worker's memory.
+PREFETCH_MAX_PIXEL_FRAMES = 4_000_000
 
 
 def batches(clip_ids: list[str], n_jobs: int) -> list[list[str]]:
@@ -54,9 +56,10 @@ def score_clips(source, reader, bench, clip_ids, timing: dict | None = None, pre
 
     With ``prefetch`` the next clip is read in a second thread while this one is scored
     (file reads, inflating and JPEG decoding release the GIL), so reading and scoring
-    overlap; at most two clips are in memory.  ``timing`` (optional) accumulates "read_s"
-    and "score_s": CPU seconds of the reading thread (decode-pool threads not included)
-    and of the scoring thread.
+    overlap; at most two clips are in memory, and only clips of up to
+    ``PREFETCH_MAX_PIXEL_FRAMES`` are read ahead (a long clip is read when its turn comes).
+    ``timing`` (optional) accumulates "read_s" and "score_s": CPU seconds of the reading
+    thread (decode-pool threads not included) and of the scoring thread.
     """
     from .scoring import score_clip
 
@@ -77,7 +80,7 @@ def score_clips(source, reader, bench, clip_ids, timing: dict | None = None, pre
         pending = pool.submit(load, clip_ids[0]) if pool is not None and clip_ids else None
         for i, cid in enumerate(clip_ids):
             loaded = pending.result() if pending is not None else load(cid)
-            more = pool is not None and i + 1 < len(clip_ids)
+            more = pool is not None and i + 1 < len(clip_ids) and _small(reader, clip_ids[i + 1])
             pending = pool.submit(load, clip_ids[i + 1]) if more else None
             t1 = time.thread_time()
             flags: list = []
@@ -91,6 +94,11 @@ def score_clips(source, reader, bench, clip_ids, timing: dict | None = None, pre
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _small(reader, cid: str) -> bool:
+    info = reader.clip_info(cid)
+    return int(info["T"]) * int(info["H"]) * int(info["W"]) <= PREFETCH_MAX_PIXEL_FRAMES
 
 
 def worst_clips(reader, bench, lacking: dict[str, list[str]]):
