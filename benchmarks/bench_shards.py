@@ -10,11 +10,15 @@ two folders on each repeat:
 
 * bytes per pixel-frame: listed shard bytes / sum of T*H*W over clips;
 * read: every clip's image, mask, depth, canonical and tracks through ``GTReader``
-  (decoding included), pixel-frames per CPU second, best of ``--repeats``; also
-  per dataset;
+  (decoding included), pixel-frames per CPU second and per wall second, best of
+  ``--repeats``; also per dataset.  Each folder is read twice: with facebench's
+  readers (``facebench.io.fastread``: libdeflate and OpenCV/simplejpeg in a thread
+  pool) and with ``FACEBENCH_FAST_READ=0`` (HDF5 and Pillow, how every folder was read
+  before), so "schema 1 before" is the baseline the read-speed target was set against;
 * evaluate: the GT plus noise submitted as predictions (float16 depth and canonical,
-  every track key), scored by ``evaluate`` on synth-v1's protocol; total / read
-  CPU time as in benchmarks/bench_evaluate.py;
+  every track key), scored by ``evaluate`` on synth-v1's protocol; evaluate's total
+  CPU (wall) time over a pass that only reads what it reads, as in
+  benchmarks/bench_evaluate.py;
 * ShardDataset: samples (4-frame windows at the stored size) per wall second
   through a DataLoader with 0 and 2 workers.
 
@@ -43,15 +47,22 @@ def shard_bytes(reader) -> int:
     return sum(int(s["size"]) for s in reader.manifest["shards"])
 
 
-def time_read(gt: Path, fields) -> float:
-    """CPU seconds to read ``fields`` of every clip with a fresh reader (files opened inside)."""
+def time_read(gt: Path, fields, fast: bool = True) -> tuple[float, float]:
+    """(CPU, wall) seconds to read ``fields`` of every clip with a fresh reader (files opened inside);
+    ``fast=False`` reads through HDF5 and Pillow only (``FACEBENCH_FAST_READ=0``)."""
+    import os
+
     from facebench.io.shards import GTReader
 
-    t0 = time.process_time()
-    with GTReader(gt) as reader:
-        for cid in reader.clip_ids:
-            reader.clip(cid, fields=fields)
-    return time.process_time() - t0
+    os.environ["FACEBENCH_FAST_READ"] = "1" if fast else "0"
+    try:
+        c0, w0 = time.process_time(), time.perf_counter()
+        with GTReader(gt) as reader:
+            for cid in reader.clip_ids:
+                reader.clip(cid, fields=fields)
+        return time.process_time() - c0, time.perf_counter() - w0
+    finally:
+        os.environ.pop("FACEBENCH_FAST_READ", None)
 
 
 def write_predictions(gt: Path, preds: Path, seed: int = 0) -> None:
@@ -73,13 +84,24 @@ def write_predictions(gt: Path, preds: Path, seed: int = 0) -> None:
 
 
 def time_evaluate(gt: Path, preds: Path) -> dict:
+    from facebench.benchmarks import get_benchmark
+    from facebench.evaluate.jobs import load_clip
     from facebench.evaluate.run import evaluate_timed
+    from facebench.io.prediction_source import open_predictions
+    from facebench.io.shards import GTReader
 
-    t0 = time.process_time()
-    record, timing = evaluate_timed(preds, gt=gt, benchmark="synth-v1", progress=False)
-    total = time.process_time() - t0
-    return {"read_s": timing["read_s"], "score_s": timing["score_s"], "total_s": total,
-            "total_over_read": total / max(timing["read_s"], 1e-9), "metrics": record["metrics"]}
+    c0, w0 = time.process_time(), time.perf_counter()
+    with open_predictions(preds) as source, GTReader(gt) as reader:  # what evaluate reads, unscored
+        bench = get_benchmark("synth-v1")
+        for cid in reader.clip_ids:
+            load_clip(source, reader, bench, cid)
+    read_cpu, read_wall = time.process_time() - c0, time.perf_counter() - w0
+    c0, w0 = time.process_time(), time.perf_counter()
+    record, _ = evaluate_timed(preds, gt=gt, benchmark="synth-v1", progress=False)
+    total, wall = time.process_time() - c0, time.perf_counter() - w0
+    return {"read_s": read_cpu, "total_s": total, "total_over_read": total / max(read_cpu, 1e-9),
+            "read_wall_s": read_wall, "wall_s": wall, "wall_over_read": wall / max(read_wall, 1e-9),
+            "metrics": record["metrics"]}
 
 
 def dataset_rate(gt: Path, workers: int, samples: int) -> float:
@@ -129,16 +151,21 @@ def main() -> None:
             rows[schema]["bytes_per_pixel_frame"] = rows[schema]["bytes"] / rows[schema]["pixel_frames"]
         rows[2]["convert_s"] = convert_s
         best: dict = {}
+        modes = [(1, False), (1, True), (2, False), (2, True)]  # (schema, facebench's fast readers)
         for _ in range(args.repeats):
-            for schema, gt in folders.items():  # alternate, so load on the machine hits both alike
+            for schema, fast in modes:  # alternate, so load on the machine hits every case alike
                 for key, fields in [("all", FIELDS + ("tracks",))] + [(f, (f,)) for f in FIELDS]:
-                    s = time_read(gt, fields)
-                    best[schema, key] = min(best.get((schema, key), np.inf), s)
-        for schema in folders:
+                    c, w = time_read(folders[schema], fields, fast)
+                    old = best.get((schema, fast, key), (np.inf, np.inf))
+                    best[schema, fast, key] = (min(old[0], c), min(old[1], w))
+        for schema, fast in modes:
             n = rows[schema]["pixel_frames"]
-            rows[schema]["read_cpu_s"] = best[schema, "all"]
-            rows[schema]["read_px_per_s"] = n / best[schema, "all"]
-            rows[schema]["per_field_px_per_s"] = {f: round(n / best[schema, f]) for f in FIELDS}
+            tag = "" if fast else "_before"
+            rows[schema][f"read_cpu_s{tag}"] = best[schema, fast, "all"][0]
+            rows[schema][f"read_px_per_s{tag}"] = n / best[schema, fast, "all"][0]
+            rows[schema][f"read_px_per_wall_s{tag}"] = n / best[schema, fast, "all"][1]
+            rows[schema][f"per_field_px_per_s{tag}"] = {f: round(n / best[schema, fast, f][0])
+                                                         for f in FIELDS}
         preds = work / "preds"
         write_predictions(gt1, preds)
         for schema, gt in folders.items():
@@ -152,23 +179,35 @@ def main() -> None:
                 rows[schema][f"dataset_samples_per_s_w{workers}"] = dataset_rate(gt, workers, args.samples)
         for row in rows.values():
             print(json.dumps(row, default=float))
-        one, two = rows[1], rows[2]
-        print("\n| | schema 1 | schema 2 | 2 / 1 |\n|---|---|---|---|")
-        table = [("bytes per pixel-frame", "bytes_per_pixel_frame", "{:.2f}"),
-                 ("read, M pixel-frames / CPU s", "read_px_per_s", "{:.2f}"),
-                 ("evaluate total / read", None, "{:.2f}"),
-                 ("ShardDataset samples/s, 0 workers", "dataset_samples_per_s_w0", "{:.1f}"),
-                 ("ShardDataset samples/s, 2 workers", "dataset_samples_per_s_w2", "{:.1f}")]
-        for label, key, fmt in table:
-            a = one[key] if key else one["evaluate"]["total_over_read"]
-            b = two[key] if key else two["evaluate"]["total_over_read"]
-            scale = 1e-6 if key == "read_px_per_s" else 1
-            print(f"| {label} | {fmt.format(a * scale)} | {fmt.format(b * scale)} | {b / a:.2f} |")
-        for f in FIELDS:
-            a, b = one["per_field_px_per_s"][f], two["per_field_px_per_s"][f]
-            print(f"| read {f} only, M pixel-frames / CPU s | {a / 1e6:.2f} | {b / 1e6:.2f} | {b / a:.2f} |")
-        print(f"| canonical.mean_mm of GT+noise | {one['canonical_mean_mm']:.4f} | "
-              f"{two['canonical_mean_mm']:.4f} | |")
+        print_table(rows[1], rows[2])
+
+
+def print_table(one: dict, two: dict) -> None:
+    print("\n| | schema 1 before (HDF5, Pillow) | schema 1 | schema 2 | 2 / 1 before | 2 / 1 |"
+          "\n|---|---|---|---|---|---|")
+
+    def row(label, a_before, a, b, fmt):
+        cells = [fmt.format(a_before) if a_before is not None else "", fmt.format(a), fmt.format(b),
+                 f"{b / a_before:.2f}" if a_before is not None else "", f"{b / a:.2f}"]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("bytes per pixel-frame", None, one["bytes_per_pixel_frame"], two["bytes_per_pixel_frame"], "{:.2f}")
+    for unit, key in (("CPU s", "read_px_per_s"), ("wall s", "read_px_per_wall_s")):
+        row(f"read every map + tracks, M pixel-frames / {unit}", one[f"{key}_before"] / 1e6, one[key] / 1e6,
+            two[key] / 1e6, "{:.2f}")
+    print(f"| (schema 2 before: {two['read_px_per_s_before'] / 1e6:.2f} M pixel-frames / CPU s, "
+          f"{two['read_px_per_wall_s_before'] / 1e6:.2f} / wall s) | | | | | |")
+    for f in FIELDS:
+        row(f"read {f} only, M pixel-frames / CPU s", one["per_field_px_per_s_before"][f] / 1e6,
+            one["per_field_px_per_s"][f] / 1e6, two["per_field_px_per_s"][f] / 1e6, "{:.1f}")
+    for label, key in (("evaluate total / read, CPU", "total_over_read"), ("evaluate total / read, wall",
+                                                                            "wall_over_read")):
+        row(label, None, one["evaluate"][key], two["evaluate"][key], "{:.2f}")
+    for label, key in (("ShardDataset samples/s, 0 workers", "dataset_samples_per_s_w0"),
+                       ("ShardDataset samples/s, 2 workers", "dataset_samples_per_s_w2")):
+        row(label, None, one[key], two[key], "{:.1f}")
+    print(f"| canonical.mean_mm of GT+noise | | {one['canonical_mean_mm']:.4f} | "
+          f"{two['canonical_mean_mm']:.4f} | | |")
 
 
 if __name__ == "__main__":

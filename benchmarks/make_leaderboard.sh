@@ -16,7 +16,9 @@ BENCH=${BENCH:-synth-v1}
 # checkpoints are scored everywhere: `transformer` (tiny, trained on ICT subjects, ict-light space)
 # and `transformer-head` (tiny-head, trained on procedural facebench-head subjects); each one's
 # canonical maps are converted to the benchmark's template through the shipped correspondence.
-METHODS=(transformer transformer-head mean-depth-plane template-frontal landmark-fit)
+# transformer-frame is `tiny` with a window of one frame: the per-frame row the temporal metrics
+# (canonical jitter, depth flicker, track jitter) compare the windowed transformer with.
+METHODS=(transformer transformer-frame transformer-head mean-depth-plane template-frontal landmark-fit)
 
 mkdir -p "$WORK"
 GT="$WORK/gt/$BENCH"

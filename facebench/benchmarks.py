@@ -125,7 +125,7 @@ def load_benchmark(path) -> Benchmark:
 
 
 def _parse(data: dict, path: Path) -> Benchmark:
-    from facebench.metrics import HIGHER_IS_BETTER
+    from facebench.metrics import HIGHER_IS_BETTER, SECONDARY
 
     tasks = {}
     for name, spec in data["tasks"].items():
@@ -134,6 +134,8 @@ def _parse(data: dict, path: Path) -> Benchmark:
         metric, direction = spec["main_metric"], spec["direction"]
         if HIGHER_IS_BETTER[name].get(metric) is None:
             raise ValueError(f"unknown metric {name}.{metric}")
+        if f"{name}.{metric}" in SECONDARY:
+            raise ValueError(f"{name}.{metric} is a secondary (temporal) metric and cannot be a main metric")
         if DIRECTIONS[direction] != HIGHER_IS_BETTER[name][metric]:
             raise ValueError(f"{name}.{metric} is {direction}-is-better here but not in facebench.metrics")
         tasks[name] = TaskSpec(

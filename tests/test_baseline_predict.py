@@ -145,3 +145,19 @@ def test_batched_windows_and_precision(gt, checkpoint, tmp_path):
     with pytest.raises(InputError, match="choose from"):
         predict(gt, tmp_path / "bad", checkpoint=checkpoint, benchmark="synth-v1", device="tpu",
                 progress=False)
+
+
+def test_transformer_frame_is_the_transformer_one_frame_at_a_time(gt, checkpoint, tmp_path):
+    """``transformer-frame`` (its own leaderboard row) = ``transformer`` with a window of one frame."""
+    from facebench.methods.run import predict as run
+
+    frame = run("transformer-frame", tmp_path / "frame", gt=gt, benchmark="synth-v1", checkpoint=checkpoint,
+                frames_per_window=3, progress=False)  # the window option is overridden: always 1
+    one = run("transformer", tmp_path / "one", gt=gt, benchmark="synth-v1", checkpoint=checkpoint,
+              frames_per_window=1, progress=False)
+    assert frame["method"] == one["method"] + "-frame" and frame["params"]["frames_per_window"] == 1
+    cid = GTReader(gt).clip_ids[0]
+    with np.load(tmp_path / "frame" / f"{cid}.npz") as a, np.load(tmp_path / "one" / f"{cid}.npz") as b:
+        np.testing.assert_array_equal(a["canonical"], b["canonical"])
+        np.testing.assert_array_equal(a["depth"], b["depth"])
+    assert validate_predictions(tmp_path / "frame", gt=gt) == []

@@ -137,3 +137,31 @@ def test_record_names_its_predictions(scored):
     root, _, records = scored
     assert records["good"]["predictions"] == str((root / "good").resolve())
     assert json.loads((root / "good.json").read_text())["predictions"] == records["good"]["predictions"]
+
+
+def test_temporal_table_and_per_clip_plots(scored, tmp_path):
+    from facebench.report.compare_temporal import clip_curves
+
+    root, gt, records = scored
+    index = write_comparison(gt, [root / "good.json", root / "bad.json", root / "gone.json"],
+                             out_dir=tmp_path / "r", max_clips=2, progress=False)
+    text = index.read_text()
+    section = text[text.index("<h2 id='temporal'>"):text.index("<h2 id='flags'>")]
+    assert "canonical.jitter_median_mm ↓" in section and "depth.flicker_mm ↓" in section
+    good = records["good"]["metrics"]["canonical"]["jitter_median_mm"]
+    assert good is not None and f"data-v='{good!r}'" in section
+    curves = re.findall(r"src='(temporal/[^']+\.png)'", text)
+    assert len(curves) == 2 and all((tmp_path / "r" / c).is_file() for c in curves)
+    # the curves are the scorer's own per-frame numbers: their clip summary is the record's
+    from facebench.benchmarks import get_benchmark
+    from facebench.io.predictions import load_prediction
+    from facebench.io.shards import GTReader
+
+    with GTReader(gt) as reader:
+        cid = reader.clip_ids[0]
+        clip, info = reader.clip(cid), reader.clip_info(cid)
+        pred = load_prediction(root / "good", cid, info)
+        c = clip_curves(pred, clip, get_benchmark("synth-v1"), reader.scale, info["W"], info["H"])
+    flicker = records["good"]["per_clip"][cid]["depth"]["flicker_mm"]
+    assert set(c) == {"canonical", "depth", "tracking_2d"} and len(c["depth"]) == info["T"]
+    assert np.isnan(c["depth"][0]) and (flicker is None or flicker >= 0)

@@ -31,6 +31,11 @@ def test_gt_as_prediction_is_perfect(gt, tmp_path):
     assert m["tracking_2d"]["delta_avg"] == 1 and m["tracking_2d"]["average_jaccard"] == 1
     assert m["tracking_2d"]["occlusion_accuracy"] == 1
     assert m["tracking_3d"]["apd3d"] == 1 and m["tracking_3d"]["average_jaccard_3d"] == 1
+    # temporal: the GT's own error map and tracks do not move (canonical jitter has a sampling
+    # floor, large here: these maps are random per pixel)
+    assert m["depth"]["flicker_mm"] == 0 and m["tracking_2d"]["jitter_px"] == 0
+    assert m["tracking_3d"]["jitter_mm"] == 0 and m["canonical"]["jitter_median_mm"] >= 0
+    assert record["protocol"]["canonical"]["temporal"]["min_frames"] == 3
     assert set(record) == set(RESULTS_SCHEMA) and validate_results(record) == []
     assert json.loads((tmp_path / "r.json").read_text()) == record
     assert record["counts"]["coverage"] == 1 and record["counts"]["tasks"]["depth"]["clips_scored"] == 4
@@ -184,3 +189,16 @@ def test_cli_errors_are_one_line(gt, tmp_path):
     out = subprocess.run(run + ["validate", "--preds", str(preds), "--gt", str(gt)],
                          capture_output=True, text=True)
     assert out.returncode == 2 and f"1 of 4 clips missing, first: {MISSING}" in out.stderr
+
+
+def test_scored_mask_regions_by_hand():
+    from types import SimpleNamespace
+
+    from facebench.evaluate.scoring import scored_mask
+
+    mask = np.array([[[0, 1, 2, 3, 255]]], np.uint8)
+    clip = SimpleNamespace(depth=np.ones((1, 1, 5), np.float32), mask=mask)
+    for regions, want in (((1, 2, 3), [0, 1, 1, 1, 0]), ((1, 2), [0, 1, 1, 0, 0]), ((1, 3), [0, 1, 0, 1, 0]),
+                          ((3,), [0, 0, 0, 1, 0]), (None, [1, 1, 1, 1, 1])):
+        got = scored_mask(clip, "depth", SimpleNamespace(regions=regions))
+        assert got[0, 0].astype(int).tolist() == want, regions

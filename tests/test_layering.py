@@ -39,3 +39,11 @@ def test_lower_layers_import_no_upper_layer():
 def test_the_scan_sees_imports_inside_functions(tmp_path):
     probe = PACKAGE / "io" / "predictions.py"
     assert "facebench.io.prediction_source" in set(imported_modules(probe))
+
+
+def test_evaluate_scales_out_without_prepare():
+    """evaluate uses the shared backends (facebench.parallel), never prepare's fitting code."""
+    bad = [f"{path.relative_to(PACKAGE)} imports {module}"
+           for path in [*sorted((PACKAGE / "evaluate").rglob("*.py")), PACKAGE / "parallel.py"]
+           for module in imported_modules(path) if module.startswith("facebench.prepare")]
+    assert not bad, "\n".join(bad)

@@ -230,3 +230,31 @@ def test_real_registry_ranks_synth_v1_by_canonical_mean_mm(tmp_path):
     assert paths[0].name == "synth-v1-v1.csv"
     assert list(df["method"]) == ["beta", "alpha"]        # lower canonical.mean_mm wins
     assert "Ranked by `canonical.mean_mm` (lower is better)" in paths[1].read_text()
+
+
+def test_temporal_columns_appear_without_changing_old_rows(tmp_path, ranked_by):
+    """A record with temporal metrics adds their columns (secondary, own Markdown section);
+    a row from before they existed keeps its values and shows – there."""
+    old = write_record(tmp_path / "old.json", "old", 0.2)
+    lb = tmp_path / "lb"
+    publish([old], out=lb)
+    before = pd.read_csv(lb / "toy-v1.csv")
+    new = write_record(tmp_path / "new.json", "new", 0.1)
+    record = json.loads(new.read_text())
+    record["metrics"]["canonical"].update(jitter_median_mm=0.4, jitter_p90_mm=1.1)
+    record["metrics"]["depth"]["flicker_mm"] = 0.7
+    new.write_text(json.dumps(record))
+    paths = publish([new], out=lb)
+    df = pd.read_csv(paths[0])
+    cols = list(df.columns)
+    assert cols.index("depth.flicker_mm") == cols.index("depth.delta_1.25") + 1    # after depth's own
+    assert cols.index("canonical.jitter_p90_mm") == cols.index("canonical.jitter_median_mm") + 1
+    old_row = df[df["method"] == "old"].iloc[0]
+    assert pd.isna(old_row["canonical.jitter_median_mm"])
+    for col in before.columns.drop(["rank"]):
+        assert str(old_row[col]) == str(before.iloc[0][col])
+    assert higher_is_better("canonical.jitter_median_mm") is False
+    text = (lb / "toy-v1.md").read_text()
+    section = text.split("## Temporal metrics (secondary)")[1].split("## All metrics")[0]
+    assert "canonical.jitter_median_mm ↓" in section and "depth.abs_rel" not in section
+    assert "| 1 | new |" in section and "0.4" in section

@@ -70,7 +70,7 @@ def test_backend_errors_are_for_people():
     import importlib.util
 
     from facebench.errors import FacebenchError
-    from facebench.prepare.parallel import backend_context
+    from facebench.parallel import backend_context
 
     with pytest.raises(FacebenchError, match="unknown backend 'spark'"):
         with backend_context("spark", 1):

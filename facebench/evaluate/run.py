@@ -38,7 +38,8 @@ def resolve(preds_meta_benchmark=None, gt=None, benchmark=None):
     return bench, reader
 
 
-def evaluate(preds, gt=None, benchmark=None, out=None, allow_missing=False, progress=True) -> dict:
+def evaluate(preds, gt=None, benchmark=None, out=None, allow_missing=False, progress=True,
+             backend: str = "loky", workers: int = 1, scheduler=None) -> dict:
     """Score every GT clip; returns the results record (and writes it to ``out``).
 
     Args:
@@ -49,24 +50,29 @@ def evaluate(preds, gt=None, benchmark=None, out=None, allow_missing=False, prog
         allow_missing: score missing clips (and tasks missing from some clips) as the
             worst value instead of failing; coverage is reported in ``counts``.
         progress: show a progress bar.
+        backend, workers, scheduler: where clips are scored (see :mod:`facebench.parallel`):
+            ``loky`` with 1 worker scores in this process; more workers, ``dask`` or ``ray``
+            score batches of clips in parallel (GT and predictions on storage every worker
+            reads).  The record is the same whatever they are.
     """
-    record, _ = evaluate_timed(preds, gt, benchmark, out, allow_missing, progress)
+    record, _ = evaluate_timed(preds, gt, benchmark, out, allow_missing, progress, backend, workers,
+                               scheduler)
     return record
 
 
-def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False, progress=True):
-    """:func:`evaluate` plus {"read_s", "score_s"} CPU seconds (for benchmarks/bench_evaluate.py):
-    reading predictions and GT, and checking + scoring them."""
+def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False, progress=True,
+                   backend: str = "loky", workers: int = 1, scheduler=None):
+    """:func:`evaluate` plus {"read_s", "score_s", "max_rss_mib"} (for benchmarks/bench_evaluate.py):
+    CPU seconds reading predictions and GT, and checking + scoring them, summed over the
+    processes that did it, and the largest peak memory of one of them."""
     from facebench import SCHEMA_VERSION, __version__
-    from facebench.io.predictions import ClipShape, load_prediction, open_predictions, tasks_of
+    from facebench.io.predictions import open_predictions
     from facebench.io.results import clean_number, write_results
 
     from .flags import collect_flags, flagged_clips, outlier_rule
-    from .qc_filter import check_option, drop_frames, kept_frames
-    from .scoring import gt_fields, score_clip, worst_clip
+    from .qc_filter import check_option
 
     start = time.perf_counter()
-    timing = {"read_s": 0.0, "score_s": 0.0}
     with open_predictions(preds) as source:
         meta = source.meta()
         bench, reader = resolve(meta["benchmark"], gt, benchmark)
@@ -81,28 +87,14 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
         if missing and not allow_missing:
             raise ValidationError(f"{len(missing)} of {len(clip_ids)} clips missing, first: {missing[0]} "
                                   "(use --allow-missing to score them as failures)")
-        scale = reader.scale
+        runner = _Runner(preds, source, reader, bench, backend, workers, scheduler, progress)
         per_clip, clip_counts, clip_tasks, alignment_flags = {}, {}, {}, []
         qc_excluded = 0  # clip frames left out by the benchmark's exclude_qc option
-        for cid in _progress(clip_ids, progress, "evaluate"):
-            if cid not in present:
-                continue
-            info = reader.clip_info(cid)
-            shape = ClipShape(int(info["T"]), int(info["H"]), int(info["W"]), int(info.get("N", 0)))
-            t0 = time.process_time()
-            pred = load_prediction(source, cid, shape)
-            tasks = sorted(tasks_of(pred) & set(bench.tasks))
-            clip = reader.clip(cid, fields=gt_fields(tasks))
-            keep = kept_frames(reader, cid, bench.exclude_qc, shape.T)
-            if keep is not None:
-                pred, clip = drop_frames(pred, clip, keep)
-                qc_excluded += int((~keep).sum())
-            t1 = time.process_time()
-            per_clip[cid], clip_counts[cid] = score_clip(pred, clip, tasks, bench, scale, shape.W, shape.H,
-                                                            flags=alignment_flags)
-            clip_tasks[cid] = set(tasks)
-            timing["read_s"] += t1 - t0
-            timing["score_s"] += time.process_time() - t1
+        for r in runner.score([c for c in clip_ids if c in present]):
+            cid = r["clip"]
+            per_clip[cid], clip_counts[cid], clip_tasks[cid] = r["scores"], r["counts"], set(r["tasks"])
+            alignment_flags += r["flags"]
+            qc_excluded += r["qc_excluded"]
         scored_tasks = sorted(set().union(*clip_tasks.values()) if clip_tasks else set(),
                               key=list(bench.tasks).index)
         if not scored_tasks:
@@ -114,11 +106,9 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
             cid, lacking = next(iter(sorted(partial.items())))
             raise ValidationError(f"{len(partial)} clips lack tasks other clips have (first: {cid} has no "
                                   f"{', '.join(lacking)}; use --allow-missing to score them as failures)")
-        for cid in clip_ids:  # failures for missing clips and tasks
-            lacking = scored_tasks if cid not in present else partial.get(cid, [])
-            if lacking:
-                clip = reader.clip(cid, fields=gt_fields(lacking))
-                per_clip.setdefault(cid, {}).update(worst_clip(clip, lacking, bench, scale))
+        lacking = {cid: (scored_tasks if cid not in present else partial.get(cid, [])) for cid in clip_ids}
+        for cid, worst in runner.worst({c: t for c, t in lacking.items() if t}):  # missing clips and tasks
+            per_clip.setdefault(cid, {}).update(worst)
         reader.close()
     flags = collect_flags(alignment_flags, per_clip, clip_tasks, bench, scored_tasks)
     counts = _counts(clip_ids, missing, partial, clip_counts, scored_tasks)
@@ -142,14 +132,87 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
     }
     if out is not None:
         write_results(record, out)
-    return record, timing
+    return record, runner.timing
+
+
+class _Runner:
+    """Runs the per-clip jobs (:mod:`facebench.evaluate.jobs`) here or on a parallel backend."""
+
+    def __init__(self, preds, source, reader, bench, backend, workers, scheduler, progress):
+        from facebench.parallel import BACKENDS
+
+        if backend not in BACKENDS:
+            raise FacebenchError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        if backend == "loky" and scheduler is not None:
+            raise FacebenchError("--scheduler needs --backend dask or ray")
+        self.preds, self.source, self.reader, self.bench = preds, source, reader, bench
+        self.backend, self.workers, self.scheduler = backend, max(1, int(workers)), scheduler
+        self.progress = progress
+        self.timing = {"read_s": 0.0, "score_s": 0.0, "max_rss_mib": 0.0}
+
+    @property
+    def here(self) -> bool:
+        return self.backend == "loky" and self.workers == 1
+
+    def score(self, clip_ids: list[str]):
+        """Per-clip results in ``clip_ids`` order."""
+        from .jobs import peak_rss_mib, score_clips
+
+        if self.here:
+            yield from _progress(score_clips(self.source, self.reader, self.bench, clip_ids, self.timing),
+                                 self.progress, "evaluate", len(clip_ids))
+            self.timing["max_rss_mib"] = peak_rss_mib()
+            return
+        for part in self._parallel(clip_ids, "evaluate", lambda batch: {"clip_ids": batch}):
+            yield from part["results"]
+
+    def worst(self, lacking: dict[str, list[str]]):
+        """(clip id, worst scores) for the clips lacking tasks (or missing)."""
+        from .jobs import worst_clips
+
+        if self.here or len(lacking) < 2:
+            yield from worst_clips(self.reader, self.bench, lacking)
+            return
+        for part in self._parallel(list(lacking), "worst values",
+                                   lambda batch: {"lacking": {c: lacking[c] for c in batch}}):
+            yield from part["results"]
+
+    def _parallel(self, clip_ids, desc, kwargs_of):
+        import joblib
+
+        from facebench.parallel import backend_context, return_as
+
+        from .jobs import batches, run_batch
+
+        preds = str(Path(self.preds).resolve())
+        gt_dir = str(self.reader.root.resolve())
+        bar = _bar(len(clip_ids), self.progress, desc)
+        try:
+            with backend_context(self.backend, self.workers, self.scheduler) as n_jobs:
+                chunks = batches(clip_ids, n_jobs)
+                jobs = [joblib.delayed(run_batch)(preds, gt_dir, self.bench.name, **kwargs_of(b))
+                        for b in chunks]
+                n_jobs = max(1, min(n_jobs, len(jobs)))
+                parallel = joblib.Parallel(n_jobs=n_jobs, return_as=return_as("generator"))
+                for part, batch in zip(parallel(jobs), chunks):
+                    self.timing["read_s"] += part["read_s"]
+                    self.timing["score_s"] += part["score_s"]
+                    self.timing["max_rss_mib"] = max(self.timing["max_rss_mib"], part["max_rss_mib"])
+                    if bar is not None:
+                        bar.update(len(batch))
+                    yield part
+        finally:
+            if bar is not None:
+                bar.close()
 
 
 def _fixed_protocol(task: str) -> dict:
+    from facebench.metrics import temporal
+
     agg = "per frame, mean over the clip's frames, mean over clips"
     if task.startswith("tracking"):
         agg = "summed over tracks and frames of a clip, mean over clips"
-    return {"aggregation": agg}
+    return {"aggregation": agg, "temporal": temporal.protocol(task)}
 
 
 def _mean_over_clips(per_clip, tasks, clean) -> dict:
@@ -175,9 +238,17 @@ def _counts(clip_ids, missing, partial, clip_counts, tasks) -> dict:
             "coverage": (len(clip_ids) - len(missing)) / max(len(clip_ids), 1), "tasks": per_task}
 
 
-def _progress(items, enabled: bool, desc: str):
+def _progress(items, enabled: bool, desc: str, total: int | None = None):
     if not enabled:
         return items
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, unit="clip", leave=False)
+    return tqdm(items, desc=desc, unit="clip", leave=False, total=total)
+
+
+def _bar(total: int, enabled: bool, desc: str):
+    if not enabled or not total:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="clip", leave=False)

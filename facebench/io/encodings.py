@@ -74,14 +74,20 @@ def _decode_fixed(q: np.ndarray, attrs, channel_first: bool) -> np.ndarray:
     of channel-first memory: no transposing copy (it would cost more than the
     arithmetic), and ``np.moveaxis(values, -1, 1)`` / ``permute(0, 3, 1, 2)`` is free.
     """
+    out = _fixed_values(q, attrs, channel_first)
+    return np.moveaxis(out, 1, -1) if channel_first else out
+
+
+def _fixed_values(q: np.ndarray, attrs, channel_first: bool, out=None) -> np.ndarray:
+    """:func:`_decode_fixed` in the stored layout (channel-first stays so), into ``out`` if given."""
     step = np.asarray(attrs["step"], np.float32)
     offset = np.asarray(attrs["offset"], np.float32)
     shape = (1, -1) + (1,) * (q.ndim - 2) if channel_first else (-1,) + (1,) * (q.ndim - 1)
-    out = np.empty(q.shape, np.float32)
+    out = np.empty(q.shape, np.float32) if out is None else out
     np.multiply(q, step.reshape(shape) if channel_first else step[0], out=out, casting="unsafe")
     out += offset.reshape(shape) if channel_first else offset[0]
     np.putmask(out, q == q.dtype.type(attrs["nan_value"]), np.nan)
-    return np.moveaxis(out, 1, -1) if channel_first else out
+    return out
 
 
 def _range(values: np.ndarray, channels: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +227,11 @@ def encode_images(images: np.ndarray, codec: str, quality: int = JPEG_QUALITY):
     for frame in images:
         buf = io.BytesIO()
         if codec == "jpeg":
-            Image.fromarray(frame).save(buf, "JPEG", quality=quality, subsampling=0, optimize=True)
+            try:
+                Image.fromarray(frame).save(buf, "JPEG", quality=quality, subsampling=0, optimize=True)
+            except OSError:  # optimized Huffman tables overflow Pillow's buffer on noise-like frames;
+                buf = io.BytesIO()  # standard tables decode to the very same pixels
+                Image.fromarray(frame).save(buf, "JPEG", quality=quality, subsampling=0)
         else:
             Image.fromarray(frame).save(buf, "PNG", compress_level=6)
         frames.append(np.frombuffer(buf.getvalue(), np.uint8))
@@ -231,32 +241,34 @@ def encode_images(images: np.ndarray, codec: str, quality: int = JPEG_QUALITY):
     return frames, attrs
 
 
-def _decode_images(blobs, attrs) -> np.ndarray:
-    from PIL import Image
+def _decode_images(blobs, attrs, encoding: str) -> np.ndarray:
+    from facebench.io.fastread import decode_images
 
-    h, w, c = (int(s) for s in attrs["shape"][1:])
-    out = np.empty((len(blobs), h, w, c), np.uint8)
-    for t, blob in enumerate(blobs):
-        with Image.open(io.BytesIO(blob.tobytes())) as im:
-            out[t] = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
-    return out
+    return decode_images(blobs, attrs["shape"], encoding)
 
 
 # -- reading ---------------------------------------------------------------------------------
 def read_dataset(ds, frames=slice(None)) -> np.ndarray:
     """The values of a stored map (first axis T) for ``frames``, decoded whatever its encoding."""
+    from facebench.io.fastread import read_frames
+
     attrs = ds.attrs
     encoding = attrs.get("encoding")
-    if encoding is None:
-        return ds[frames]
     if isinstance(encoding, bytes):
         encoding = encoding.decode()
-    if encoding == "fixed_point":
-        return _decode_fixed(ds[frames], attrs, attrs.get("layout") == "T,C,H,W")
-    if encoding == "rounded":
-        return ds[frames]
+    if encoding == "fixed_point":  # frames inflated and decoded in parallel, or by HDF5 then here
+        channel_first = attrs.get("layout") == "T,C,H,W"
+        fixed = {k: attrs[k] for k in ("step", "offset", "nan_value")}
+        decode = lambda q, out: _fixed_values(q[None], fixed, channel_first, out[None])  # noqa: E731
+        values = read_frames(ds, frames, decode, np.float32)
+        if values is None:
+            return _decode_fixed(ds[frames], fixed, channel_first)
+        return np.moveaxis(values, 1, -1) if channel_first else values
+    if encoding in (None, "rounded"):
+        stored = read_frames(ds, frames)  # gzip+shuffle frames inflated in parallel (same bytes)
+        return ds[frames] if stored is None else stored
     if encoding in ("jpeg", "png"):
-        return _decode_images(ds[frames], attrs)
+        return _decode_images(ds[frames], attrs, encoding)
     raise ValueError(f"{ds.name}: unknown encoding {encoding!r} (written by a newer facebench?)")
 
 

@@ -23,13 +23,15 @@ METRIC_ORDER = (
     "within_2mm", "within_5mm", "within_10mm",
     "average_jaccard", "delta_avg", "occlusion_accuracy", "epe_px_median",
     "average_jaccard_3d", "apd3d", "epe3d_mm",
+    # temporal (secondary) metrics, after each task's per-frame ones
+    "flicker_mm", "jitter_median_mm", "jitter_p90_mm", "jitter_px", "jitter_mm",
 )
 
 # Metrics where smaller is better; every other metric (accuracies, fractions,
 # Jaccard indices) improves upwards.
 LOWER_IS_BETTER = frozenset({
     "abs_rel", "rmse_mm", "mean_mm", "median_mm", "mean_norm", "epe_px_median", "epe3d_mm",
-    "runtime_s_per_frame",
+    "flicker_mm", "jitter_median_mm", "jitter_p90_mm", "jitter_px", "jitter_mm", "runtime_s_per_frame",
 })
 
 # The metric charted for each task when the benchmark does not name one.

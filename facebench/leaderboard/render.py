@@ -69,10 +69,27 @@ def markdown(df, main_column: str | None, higher: bool) -> str:
             protocols = sorted({str(a) for a in df["alignment"] if isinstance(a, str) and a})
             if protocols:
                 lines += ["", "Alignment: " + "; ".join(f"`{a}`" for a in protocols) + "."]
+    temporal = temporal_columns(scored)
     if main != scored:
-        lines += ["", "## Main metrics", "", *_markdown_rows(df, main), "", "## All metrics"]
+        lines += ["", "## Main metrics", "", *_markdown_rows(df, main)]
+        if temporal:
+            lines += ["", "## Temporal metrics (secondary)", "",
+                      "At the GT tracks' positions, frame to frame (docs/BENCHMARKS.md): canonical jitter "
+                      "(spread of the predicted canonical value of one physical point over time, median "
+                      "and p90 over tracks), depth flicker (change of the aligned depth error between "
+                      "consecutive frames), track jitter (predicted minus GT acceleration, median). "
+                      "Not used for ranking; – for records from before they existed.", "",
+                      *_markdown_rows(df, temporal)]
+        lines += ["", "## All metrics"]
     lines += ["", *_markdown_rows(df, scored)]
     return "\n".join(lines) + "\n"
+
+
+def temporal_columns(columns) -> list[str]:
+    """The temporal (secondary) ``task.metric`` columns among ``columns``, in their order."""
+    from facebench.metrics import SECONDARY
+
+    return [c for c in columns if c in SECONDARY]
 
 
 def _markdown_rows(df, scored: list[str]) -> list[str]:

@@ -77,6 +77,11 @@ register(
     "The reference transformer trained on procedural facebench-head subjects (checkpoint tiny-head).",
 )
 register(
+    "transformer-frame",
+    "facebench.methods.builtin:transformer_frame",
+    "The reference transformer (tiny) with a window of one frame: a per-frame method, for comparison.",
+)
+register(
     "template-frontal",
     "facebench.methods.builtin:template_frontal",
     "Trivial floor: the neutral template at the world origin seen by the clip's camera.",

@@ -83,6 +83,25 @@ class TransformerHead(Transformer):
     default_checkpoint = "tiny-head"
 
 
+class TransformerFrame(Transformer):
+    """The reference transformer seeing one frame at a time (window 1): a per-frame method.
+
+    Same checkpoint, same maps per frame as a window of one; only the temporal context is
+    gone, so it is the row to compare with the windowed transformer on the temporal metrics.
+    """
+
+    description = (
+        "Reference transformer with a window of one frame: every frame predicted alone (a per-frame "
+        "method); tracks by nearest-neighbour search in predicted canonical space."
+    )
+
+    def __init__(self, options: Options):
+        import dataclasses
+
+        super().__init__(dataclasses.replace(options, frames_per_window=1))
+        self.name = f"{self.name}-frame"
+
+
 class TemplateFrontal(Method):
     name = "template-frontal"
     description = (
@@ -131,6 +150,10 @@ def transformer(options: Options) -> Method:
 
 def transformer_head(options: Options) -> Method:
     return TransformerHead(options)
+
+
+def transformer_frame(options: Options) -> Method:
+    return TransformerFrame(options)
 
 
 def template_frontal(options: Options) -> Method:

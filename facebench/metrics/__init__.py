@@ -1,21 +1,26 @@
-"""Pure numpy metrics (SPEC §6): depth, canonical, tracking_2d, tracking_3d.
+"""Pure numpy metrics (SPEC §6): depth, canonical, tracking_2d, tracking_3d, and temporal.
 
 No I/O and no dataset objects: every function takes arrays (shapes in its
 docstring) and returns per-frame (T,) arrays or per-clip numbers.  The tables
 below say, for each task, its metric names and whether higher is better; the
-evaluator, the results validator and the leaderboard read them.
+evaluator, the results validator and the leaderboard read them.  The temporal
+metrics (:mod:`facebench.metrics.temporal`) are listed under the task whose
+prediction they read; they are secondary: ``SECONDARY`` names them, and no
+benchmark may make one its main metric.
 """
 
-from facebench.metrics import canonical, canonical_align, depth, tracking_2d, tracking_3d
+from facebench.metrics import canonical, canonical_align, depth, temporal, tracking_2d, tracking_3d
 
 TASKS = ("depth", "canonical", "tracking_2d", "tracking_3d")
 
 HIGHER_IS_BETTER: dict[str, dict[str, bool]] = {
-    "depth": depth.HIGHER_IS_BETTER,
-    "canonical": canonical.HIGHER_IS_BETTER,
-    "tracking_2d": tracking_2d.HIGHER_IS_BETTER,
-    "tracking_3d": tracking_3d.HIGHER_IS_BETTER,
+    "depth": {**depth.HIGHER_IS_BETTER, **temporal.HIGHER_IS_BETTER["depth"]},
+    "canonical": {**canonical.HIGHER_IS_BETTER, **temporal.HIGHER_IS_BETTER["canonical"]},
+    "tracking_2d": {**tracking_2d.HIGHER_IS_BETTER, **temporal.HIGHER_IS_BETTER["tracking_2d"]},
+    "tracking_3d": {**tracking_3d.HIGHER_IS_BETTER, **temporal.HIGHER_IS_BETTER["tracking_3d"]},
 }
+# ``task.metric`` names that may be reported but never be a benchmark's main metric.
+SECONDARY = frozenset(f"{task}.{m}" for task, names in temporal.METRICS.items() for m in names)
 
 
 def higher_is_better(name: str) -> bool:
@@ -27,5 +32,5 @@ def higher_is_better(name: str) -> bool:
         raise KeyError(f"unknown metric {name!r}") from None
 
 
-__all__ = ["HIGHER_IS_BETTER", "TASKS", "canonical", "canonical_align", "depth", "higher_is_better",
-           "tracking_2d", "tracking_3d"]
+__all__ = ["HIGHER_IS_BETTER", "SECONDARY", "TASKS", "canonical", "canonical_align", "depth",
+           "higher_is_better", "temporal", "tracking_2d", "tracking_3d"]

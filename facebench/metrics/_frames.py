@@ -21,8 +21,32 @@ def gather(valid: np.ndarray, *maps: np.ndarray):
     out = []
     for m in maps:
         m = np.asarray(m)
-        out.append(np.take(m.reshape((valid.size,) + m.shape[valid.ndim:]), flat, axis=0))
+        channels = _channel_first(m, valid.ndim)
+        if channels is not None:  # a (T,H,W,C) view of (T,C,H,W) memory (decoded canonical maps)
+            out.append(_take_channel_first(channels, flat, frame, valid[0].size))
+        else:
+            out.append(np.take(m.reshape((valid.size,) + m.shape[valid.ndim:]), flat, axis=0))
     return (frame, counts, *out)
+
+
+def _channel_first(m: np.ndarray, ndim: int):
+    """The contiguous (T,C,H,W) array behind a (T,H,W,C) view, or None (reshaping such a view
+    would copy the whole map)."""
+    if m.ndim != ndim + 1 or m.flags.c_contiguous:
+        return None
+    cf = np.moveaxis(m, -1, 1)
+    return cf if cf.flags.c_contiguous else None
+
+
+def _take_channel_first(cf: np.ndarray, flat: np.ndarray, frame: np.ndarray, plane: int) -> np.ndarray:
+    """Values (M,C) at frame-major pixel indices ``flat`` of channel-first ``cf`` (T,C,H,W)."""
+    n_channels = cf.shape[1]
+    base = flat + frame * (n_channels - 1) * plane  # index of channel 0 in (T,C,H,W) memory
+    buffer = cf.reshape(-1)
+    out = np.empty((len(flat), n_channels), cf.dtype)
+    for c in range(n_channels):
+        np.take(buffer, base + c * plane, out=out[:, c])
+    return out
 
 
 def frame_mean(values: np.ndarray, frame: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -204,13 +204,13 @@ def run_jobs(jobs, writer, summary: Summary, backend="loky", workers=1, schedule
     manifest in this process, as it arrives.  Call inside ``writer.locked()``."""
     import joblib
 
-    from facebench.prepare.parallel import backend_context
+    from facebench.parallel import backend_context, return_as
 
     bar = _progress_bar(len(jobs), progress)
     try:
         with backend_context(backend, workers, scheduler) as n_jobs:
             n_jobs = 1 if len(jobs) <= 1 else min(n_jobs, len(jobs))
-            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            parallel = joblib.Parallel(n_jobs=n_jobs, return_as=return_as("generator_unordered"))
             results = parallel(jobs) if jobs else []
             for status, payload, info in results:
                 if status == "ok":

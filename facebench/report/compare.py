@@ -87,6 +87,7 @@ def write_comparison(gt_dir, results, out_dir="report", *, fidelity=None, max_cl
     from facebench.benchmarks import get_benchmark
     from facebench.io.shards import GTReader
     from facebench.report.compare_html import render_page
+    from facebench.report.compare_temporal import write_clip_plot
 
     methods = load_methods(results)
     out_dir = Path(out_dir)
@@ -94,7 +95,7 @@ def write_comparison(gt_dir, results, out_dir="report", *, fidelity=None, max_cl
     bench_info = methods[0].record["benchmark"]
     bench = get_benchmark(bench_info["name"])
     regions: dict[str, dict] = {m.name: {} for m in methods}
-    panels = []
+    panels, temporal_plots = [], {}
     with GTReader(gt_dir) as reader, contextlib.ExitStack() as stack:
         for m in methods:
             if m.record["gt_manifest_sha256"] != reader.manifest_sha256:
@@ -108,17 +109,23 @@ def write_comparison(gt_dir, results, out_dir="report", *, fidelity=None, max_cl
             clip = reader.clip(cid)
             T = len(clip.depth)
             t = T // 2 if frame is None else min(max(int(frame), 0), T - 1)
-            rows = []
+            rows, series = [], []
+            drawn = max_clips is None or i < max_clips
             for m in methods:
-                errs = _method_errors(m, sources[m.name], reader, cid, clip, bench, t)
+                errs, curves = _method_errors(m, sources[m.name], reader, cid, clip, bench, t, drawn)
                 if errs is not None:
                     _add_regions(regions[m.name], errs.regions)
                 rows.append((m, errs))
-            if max_clips is None or i < max_clips:
+                series.append((m.name, curves, m.record["per_clip"].get(cid, {})))
+            if drawn:
                 panels.append((cid, _write_panel(out_dir, cid, clip, t, rows, bench)))
+                plot = write_clip_plot(out_dir / "temporal" / (cid.replace("/", "__") + ".png"), cid, series)
+                if plot is not None:
+                    temporal_plots[cid] = plot.relative_to(out_dir)
     fidelity_html = _fidelity(fidelity, out_dir)
     plots = _distribution_plots(methods, bench, out_dir)
-    text = render_page(bench, bench_info, gt_dir, methods, panels, plots, regions, fidelity_html)
+    text = render_page(bench, bench_info, gt_dir, methods, panels, plots, regions, fidelity_html,
+                       temporal_plots)
     index = out_dir / "index.html"
     index.write_text(text, encoding="utf-8")
     return index
@@ -137,16 +144,25 @@ def _open(stack, m: Method):
         return None
 
 
-def _method_errors(m: Method, source, reader, cid, clip, bench, t):
+def _method_errors(m: Method, source, reader, cid, clip, bench, t, curves: bool = True):
+    """(ClipErrors, {task: temporal curve}) of one method on one clip; (None, {}) without a prediction."""
+    from facebench.errors import FacebenchError
     from facebench.io.predictions import ClipShape, load_prediction
     from facebench.report.compare_maps import clip_errors
+    from facebench.report.compare_temporal import clip_curves
 
     if source is None or not source.has_clip(cid):
-        return None
+        return None, {}
     info = reader.clip_info(cid)
     shape = ClipShape(int(info["T"]), int(info["H"]), int(info["W"]), int(info.get("N", 0)))
     pred = load_prediction(source, cid, shape)
-    return clip_errors(pred, clip, bench, reader.scale, t)
+    series = {}
+    if curves:
+        try:
+            series = clip_curves(pred, clip, bench, reader.scale, shape.W, shape.H)
+        except FacebenchError:  # the record says what was wrong with this clip
+            series = {}
+    return clip_errors(pred, clip, bench, reader.scale, t), series
 
 
 def _add_regions(totals: dict, clip_regions: dict) -> None:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from facebench.leaderboard.webpage import num_cell, page, slug, table, text_cell
 from facebench.report.compare_maps import REGION_NAMES
+from facebench.report.compare_temporal import temporal_table
 
 FLAG_MARK = " ⚑"
 
 
-def render_page(bench, bench_info, gt_dir, methods, panels, plots, regions, fidelity_html: str) -> str:
+def render_page(bench, bench_info, gt_dir, methods, panels, plots, regions, fidelity_html: str,
+                temporal_plots: dict | None = None) -> str:
     e = html.escape
     title = f"facebench report: {bench_info['name']} v{bench_info['version']}"
     body = [f"<h1>{e(title)}</h1>",
@@ -19,6 +21,7 @@ def render_page(bench, bench_info, gt_dir, methods, panels, plots, regions, fide
             f"<code>{e(bench.main_metric)}</code> ({'higher' if bench.higher_is_better else 'lower'} is "
             "better). Click a column header to sort.</p>",
             "<h2 id='summary'>Main metrics</h2>", summary_table(bench, methods),
+            "<h2 id='temporal'>Temporal metrics (secondary)</h2>", temporal_table(methods),
             "<h2 id='flags'>Flagged clips</h2>", flags_table(methods, {c for c, _ in panels})]
     if plots:
         body += ["<h2 id='distributions'>Per-clip distributions</h2><div class='plots'>",
@@ -33,9 +36,13 @@ def render_page(bench, bench_info, gt_dir, methods, panels, plots, regions, fide
                 "<p class='muted'>Rows: GT, then each method. Error maps share one colour scale per clip "
                 "(the bars in the GT row); depth error after the benchmark's depth alignment, canonical "
                 "error after its canonical alignment; grey = no valid GT or no prediction.</p>")
+    temporal_plots = temporal_plots or {}
     for cid, rel in panels:
+        curve = temporal_plots.get(cid)
+        extra = (f"<br><img src='{e(Path(curve).as_posix())}' alt='{e(cid)} temporal metrics per frame'>"
+                 if curve is not None else "")
         body.append(f"<div class='clip' id='clip-{slug(cid)}'><h3>{e(cid)}</h3>"
-                    f"<img src='{e(Path(rel).as_posix())}' alt='{e(cid)}'></div>")
+                    f"<img src='{e(Path(rel).as_posix())}' alt='{e(cid)}'>{extra}</div>")
     return page(title, body)
 
 
