@@ -244,3 +244,27 @@ def test_videos_of_different_lengths_are_one_line(images_only, tmp_path):
     msg = str(info.value)
     assert "\n" not in msg and videos[2].name in msg and "has 1 frames" in msg and "have 2" in msg
     json.dumps(msg)
+
+
+@pytest.mark.slow
+def test_qc_fails_a_capture_where_stereo_cannot_work(images_only, tmp_path):
+    """Every view blurred (out of focus): no consistent stereo depth, so QC fails every frame."""
+    pytest.importorskip("mediapipe")
+    import shutil
+
+    import imageio.v2 as imageio
+    from scipy import ndimage
+
+    from facebench.io.shards import GTReader
+    from facebench.prepare import prepare_nersemble
+
+    cap = tmp_path / "cap"
+    shutil.copytree(images_only / "cap", cap)
+    for video in sorted((cap / "931" / "sequences" / "EXP-1-head" / "images").glob("cam_*.mp4")):
+        frames = [ndimage.gaussian_filter(f, (6, 6, 0)) for f in imageio.mimread(video)]
+        imageio.mimwrite(video, frames, fps=73, codec="libx264", macro_block_size=1)
+    prepare_nersemble(cap, tmp_path / "gt", config=FAST, progress=False)
+    attrs = GTReader(tmp_path / "gt").sequence_attrs("931", "EXP-1-head")
+    assert attrs["depth_source"] == "mvs" and attrs["qc"]["flag"] == "fail"
+    coverage = attrs["qc"]["figures"]["stereo_coverage"]
+    assert all(frame < 0.08 for frame in coverage)

@@ -89,3 +89,43 @@ def test_fit_from_tracking_init_stays_exact(truth):
     face = tmpl.regions == 1
     err_mm = np.linalg.norm(fit.vertices[:, face] - verts[:, face], axis=-1) * 1000
     assert np.median(err_mm) < 0.3
+
+
+def _rotated_about_centre(v, deg):
+    from facebench.templates.lbs import rodrigues
+
+    R = rodrigues(np.array([0.0, np.deg2rad(deg), 0.0]))
+    c = v.mean(0)
+    return (v - c) @ R.T + c
+
+
+def test_landmarks_flag_and_fix_a_head_pose_16_degrees_off(truth):
+    """A frame 16 degrees off: the landmark reprojection (qc.landmark_px) fails it, and a fit
+    started there with the landmark term comes back onto the surface.  (On this clean cloud the
+    cloud term alone recovers too; the test guards that the landmark term agrees with it.)"""
+    from facebench.prepare.landmarks import fitted_landmark_px, template_landmarks, triangulate
+
+    tmpl, verts, clouds, cams, serials = truth
+    lms3d = template_landmarks(tmpl, verts)  # (T,68,3): what a perfect detector triangulates
+    xy = np.stack([np.stack([c.project_world(p)[0] for p in lms3d]) for c in cams])  # (C,T,68,2)
+    detections = triangulate(cams, xy)
+    off = verts.copy()
+    off[1] = _rotated_about_centre(verts[1], 16.0)
+    px = fitted_landmark_px(tmpl, off, cams, detections)
+    assert px[0] < 0.5 and px[2] < 0.5 and px[1] > 12.0  # fail threshold in pipelines/nersemble.yaml
+
+    from facebench.prepare.rigid import kabsch, matrix_to_axis_angle
+    from facebench.templates.lbs import rodrigues
+
+    # the tracking-style init of the truth, frame 1 turned by 16 degrees
+    rot = np.array([[0.0, 0.15, 0.0], [0.05, 0.1, 0.0], [0.0, 0.05, 0.02]])
+    R1 = rodrigues(np.array([0.0, np.deg2rad(16.0), 0.0])) @ rodrigues(rot[1])
+    rot[1] = matrix_to_axis_angle(R1[None])[0]
+    init = dict(rotation=rot, translation=np.array([[0.0, 0, 0], [0.003, 0.001, 0], [0.005, 0, -0.002]]))
+    cfg = FitConfig(iterations=120, offset_iterations=20, w_landmarks=0.05)
+    fit = fit_sequence(tmpl, clouds, cams, serials, init, cfg, landmarks=detections.xyz_world)
+    after = fitted_landmark_px(tmpl, fit.vertices, cams, detections)
+    face = tmpl.regions == 1
+    R, _ = kabsch(fit.vertices[1][face].astype(np.float64), verts[1][face])
+    angle = np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1)))
+    assert angle < 2.0 and after[1] < 3.0, (angle, after)

@@ -79,6 +79,16 @@ def stereo_depths(views, centers_world, config, progress=None) -> dict:
     return {"depths": depths, "confidence": confidence, "support": support}
 
 
+def stereo_coverage(stereo: dict, views) -> np.ndarray:
+    """(T,) per frame, the median over cameras of the share of foreground pixels with a stereo depth."""
+    shares = []
+    for i in range(len(views.serials)):
+        fg = views.alphas[i] >= 0.5
+        have = np.isfinite(stereo["depths"][i]) & fg
+        shares.append(have.sum((1, 2)) / np.maximum(fg.sum((1, 2)), 1))
+    return np.median(np.stack(shares), axis=0)
+
+
 def stereo_summary(stereo: dict, views) -> dict:
     """Per camera: share of foreground pixels with a stereo depth and their median confidence."""
     out = {}

@@ -20,6 +20,9 @@ cheap figures that look at the fit from other sides:
 ``face_area_ratio``      face-region area over the fitted identity's neutral face area
                          (a collapsed or blown-up expression)
 ``landmark_px``          median landmark reprojection error, when the fit used 2D landmarks
+``stereo_coverage``      depth from multi-view stereo: median over views of the share of
+                         foreground pixels that kept a consistent depth (blurred, textureless or
+                         badly calibrated views keep almost none)
 =======================  =====================================================================
 
 Thresholds come from the ``qc`` section of the pipeline configuration: per
@@ -34,7 +37,8 @@ import numpy as np
 
 FLAGS = ("pass", "warn", "fail")
 FIGURES = ("fit_residual_mm", "matched_fraction", "cloud_to_mesh_mm", "cloud_inlier_fraction",
-           "surface_fraction", "pose_jump_deg", "jitter_mm", "face_area_ratio", "landmark_px")
+           "surface_fraction", "pose_jump_deg", "jitter_mm", "face_area_ratio", "landmark_px",
+           "stereo_coverage")
 RIGID_REGIONS = (2, 3)  # scalp and ears move with the skull
 FACE_REGION = 1
 
@@ -44,7 +48,8 @@ def sequence_qc(template, fit, clouds, clips=None, frame_ids=None, thresholds: d
     """QC record of one sequence (JSON-ready): flag, per-frame figures, flags and reasons.
 
     template: the fitted ``Template``; fit: a ``FitResult`` (``vertices`` (T,V,3), ``params``,
-    ``residual_mm``, ``matched``; optional ``stats["landmark_px"]`` (T,)); clouds: per-frame
+    ``residual_mm``, ``matched``; optional ``stats["landmark_px"]``, ``stats["stereo_coverage"]``
+    (T,)); clouds: per-frame
     ``PointCloud``; clips: the sequence's ``Clip`` list (for ``surface_fraction``), or None.
     """
     vertices = np.asarray(fit.vertices, np.float64)
@@ -61,8 +66,10 @@ def sequence_qc(template, fit, clouds, clips=None, frame_ids=None, thresholds: d
     figures["pose_jump_deg"] = pose_jump_deg(rotations)
     figures["jitter_mm"] = jitter_mm(template, vertices, neutral)
     figures["face_area_ratio"] = face_area_ratio(template, vertices, neutral)
-    lm = (getattr(fit, "stats", None) or {}).get("landmark_px")
-    figures["landmark_px"] = np.asarray(lm, float) if lm is not None else np.full(T, np.nan)
+    stats = getattr(fit, "stats", None) or {}
+    for name in ("landmark_px", "stereo_coverage"):  # figures only some captures have
+        v = stats.get(name)
+        figures[name] = np.asarray(v, float) if v is not None else np.full(T, np.nan)
     return judge(figures, thresholds or {}, frame_ids)
 
 

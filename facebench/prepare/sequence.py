@@ -278,6 +278,8 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
                        landmarks=None if fit_lms is None else fit_lms.xyz_world)
     if fit_lms is not None:
         fit.stats["landmark_px"] = fitted_landmark_px(template, fit.vertices, views.cameras, lms)
+    if stereo is not None:
+        fit.stats["stereo_coverage"] = depth_source.stereo_coverage(stereo, views)
     clock.lap("fit")
     clips = build_clips(template, fit.vertices, views, participant, sequence, cfg)
     clock.lap("maps")
