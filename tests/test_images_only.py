@@ -202,6 +202,13 @@ def test_images_only_capture_end_to_end(images_only, tmp_path):
     assert sum(v["inlier"] for v in attrs["landmarks"].values()) >= 8
     assert attrs["qc"]["flag"] in ("pass", "warn")
     assert np.isfinite(attrs["qc"]["figures"]["landmark_px"]).all()
+    from facebench.report import info, write_report
+
+    text = info(gt)  # facebench info: per view stereo coverage and confidence, landmarks
+    assert "depth mvs, masks background, fit start landmarks" in text
+    assert sum(line.count(" | ") == 4 for line in text.splitlines()) == 1 + len(attrs["stereo"])
+    page = write_report(gt, out_dir=tmp_path / "report", max_clips=1, progress=False).read_text()
+    assert "How the GT was made" in page and page.count("<tr>") >= len(attrs["stereo"]) + 1
     tmpl = load("ict-light")
     fig = measure(images_only / "truth", gt, template=tmpl, subject=tmpl, n_points=500)
     assert fig["consistency_median_mm"] < 2.0 and fig["depth_error_median_mm"] < 2.0

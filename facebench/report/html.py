@@ -34,6 +34,9 @@ def write_report(gt_dir, preds_dir=None, results=None, fidelity=None, out_dir="r
         benchmark = reader.benchmark
         quality = {f"{p}/{s}": q for p, s in reader.sequences()
                    if isinstance(q := reader.sequence_attrs(p, s).get("qc"), dict)}
+        from facebench.report.sources import sequence_sources
+
+        sources = sequence_sources(reader)
     if max_clips is not None:
         clip_ids = clip_ids[:max_clips]
     record = _load_results(results)
@@ -51,7 +54,8 @@ def write_report(gt_dir, preds_dir=None, results=None, fidelity=None, out_dir="r
     if fidelity is not None:
         fidelity_table = load_fidelity(fidelity)
         fidelity_png = write_fidelity_plot(fidelity_table, out_dir / "fidelity.png")
-    page = _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity_png, out_dir, quality)
+    page = _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity_png, out_dir, quality,
+                 sources)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -208,7 +212,7 @@ def _worst(name: str, sm: dict):
 
 
 def _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity_png, out_dir,
-          quality=None) -> str:
+          quality=None, sources=None) -> str:
     e = html.escape
     title = f"facebench report: {benchmark or Path(gt_dir).name}"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
@@ -227,6 +231,11 @@ def _page(benchmark, gt_dir, preds_dir, record, panels, fidelity_table, fidelity
     if quality:
         parts.append("<h2>Quality control (prepare)</h2>")
         parts.append(qc_table(quality))
+    if sources and any(src.get("stereo") or src.get("landmarks") for src in sources.values()):
+        from facebench.report.sources import source_table
+
+        parts.append("<h2>How the GT was made (depth, masks, stereo and landmarks per view)</h2>")
+        parts.append(source_table(sources))
     parts.append(f"<h2>Clips ({len(panels)})</h2>")
     per_clip = (record or {}).get("per_clip", {})
     for cid, rel in panels:

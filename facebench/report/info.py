@@ -72,14 +72,18 @@ def _gt_summary(path: Path) -> dict:
     }
     fields["quality control"], rows = qc_lines(m)
     from facebench.io.encodings import storage_summary
+    from facebench.report.sources import sequence_sources, source_lines
 
     with reader:
         storage = storage_summary(reader)
+        made = source_lines(sequence_sources(reader))
     bpf = storage["bytes_per_pixel_frame"]
     fields["bytes/pixel-frame"] = f"{bpf:.2f} (listed shards / summed T*H*W)" if bpf else "-"
     tables = {"encoding": [f"{k:<10} {v}" for k, v in storage["encoding"].items()]}
     if rows:
         tables["quality control (sequences not passing)"] = rows
+    if any(line.startswith("  ") for line in made):  # per-view stereo or landmark figures recorded
+        tables["how the GT was made (per sequence and view)"] = made
     return {"kind": "gt", "path": str(path), "title": "ground-truth folder", "fields": fields,
             "tables": tables}
 
