@@ -64,8 +64,9 @@ def load_and_score(root) -> dict | None:
     if "depth" in scores:  # a correct score: the same as the metric on the arrays directly
         valid = np.isfinite(GT.depth) & np.isin(GT.mask, (1, 2, 3))
         direct = depth_metrics.depth_metrics(pred["depth"], GT.depth, valid)
-        for key, value in scores["depth"].items():
-            assert np.isclose(value, np.nanmean(direct[key]), equal_nan=True)
+        for key, value in scores["depth"].items():  # flicker_mm: temporal, checked in test_temporal
+            if key != "flicker_mm":
+                assert np.isclose(value, np.nanmean(direct[key]), equal_nan=True)
     for task in scores.values():
         assert all(isinstance(v, float) for v in task.values())
     return scores
