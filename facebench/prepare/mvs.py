@@ -56,7 +56,7 @@ class StereoConfig:
     depth_rel: float = 0.004
     chunk: int = 8  # hypotheses per batch (memory)
     device: str = "auto"  # auto | cpu | cuda
-    threads: int = 0  # torch intra-op threads on the CPU (0: leave as is)
+    threads: int = 1  # torch intra-op threads on the CPU (0: torch's default, all cores)
 
 
 @dataclass
@@ -261,15 +261,19 @@ def stereo_frame(cameras, images, masks, center_world, config: StereoConfig = St
     """
     torch = _torch()
     device = resolve_device(config.device)
+    threads = torch.get_num_threads()
     if config.threads and device.type == "cpu":
         torch.set_num_threads(int(config.threads))
     neighbours = select_neighbours(cameras, center_world, config)
-    with torch.no_grad():
-        pyr = _pyramid(images, masks, cameras, config.levels, device)
-        out = []
-        for i in range(len(cameras)):
-            out.append(_stereo_view(i, pyr, neighbours[i], center_world, config, device,
-                                    None if prior_depths is None else prior_depths[i]))
+    try:
+        with torch.no_grad():
+            pyr = _pyramid(images, masks, cameras, config.levels, device)
+            out = []
+            for i in range(len(cameras)):
+                out.append(_stereo_view(i, pyr, neighbours[i], center_world, config, device,
+                                        None if prior_depths is None else prior_depths[i]))
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 
@@ -348,6 +352,13 @@ def _prior_hypotheses(hyp, step, prior, cam, crop, config: StereoConfig, scale, 
 def consistency_filter(cameras, views: list[ViewDepth], config: StereoConfig = StereoConfig()):
     """Geometric consistency across views: ``(depths list of (H,W) float32 NaN invalid, support list
     of (H,W) int16 agreeing views)``; kept depths are the mean of the agreeing views' depths."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):  # many small products: BLAS threads only contend
+        return _consistency_filter(cameras, views, config)
+
+
+def _consistency_filter(cameras, views, config):
     out, support = [], []
     for i, cam in enumerate(cameras):
         d = views[i].depth.astype(np.float64)
