@@ -1,15 +1,12 @@
-"""Geometry for captures with images only (NeRSemble v2): silhouettes and a visual hull.
+"""A visual hull for captures with images only (``depth: hull``), and where a rig looks.
 
-v2 captures carry neither alpha maps, depth maps nor point clouds, only the
-videos and a static ``BACKGROUND`` image per camera.  :func:`silhouette`
-separates the subject from that background by colour difference (cleaned up
-morphologically, largest component kept); :func:`visual_hull_cloud` carves a
-voxel grid with every camera's silhouette and keeps the hull's surface voxels
-that some camera faces, as a point cloud with normals.
+:func:`visual_hull_cloud` carves a voxel grid with every camera's foreground mask
+(:mod:`facebench.prepare.masks`) and keeps the hull's surface voxels that some camera faces,
+as a point cloud with normals.
 
-A visual hull cannot see concavities (eye sockets, the mouth corners, under
-the nose), so a fit to it is coarser than a fit to depth: the v2 path gives
-usable but less accurate ground truth (see docs/PREPARE.md).
+A visual hull cannot see concavities (eye sockets, the mouth corners, under the nose), so a fit
+to it is far coarser than a fit to depth: images-only captures get multi-view stereo by default
+(``depth: mvs``, docs/PREPARE.md); the hull stays for captures where stereo cannot work.
 """
 
 from __future__ import annotations
@@ -17,28 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from facebench.prepare.pointcloud import PointCloud
-
-
-def silhouette(image: np.ndarray, background: np.ndarray, threshold: float = 0.1,
-               open_px: int = 1) -> np.ndarray:
-    """(H,W) float32 alpha in {0,1}: pixels whose colour differs from the background.
-
-    ``image`` and ``background`` (H,W,3) uint8 in the same colour space; ``threshold``
-    on the max channel difference in [0, 1].
-    """
-    from scipy import ndimage
-
-    diff = np.abs(image.astype(np.float32) - background.astype(np.float32)).max(axis=-1) / 255.0
-    fg = diff > threshold
-    if open_px > 0:
-        fg = ndimage.binary_opening(fg, iterations=open_px)
-        fg = ndimage.binary_closing(fg, iterations=open_px, border_value=0)
-    labels, n = ndimage.label(fg)
-    if n > 1:
-        sizes = ndimage.sum_labels(fg, labels, index=np.arange(1, n + 1))
-        fg = labels == (1 + int(np.argmax(sizes)))
-    fg = ndimage.binary_fill_holes(fg)
-    return fg.astype(np.float32)
 
 
 def rig_center(cameras) -> np.ndarray:
