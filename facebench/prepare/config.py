@@ -96,6 +96,7 @@ class PipelineConfig:
     masks: MaskConfig = MaskConfig()
     landmarks: dict | None = None  # {detect: auto | on | off, inlier_px}
     camera_check: CameraCheckConfig = CameraCheckConfig()  # facebench.prepare.camera_check
+    stereo_agree: float = 0.005  # metres: stereo further in front of the fitted surface is an occluder
 
     @classmethod
     def from_dict(cls, config: dict) -> PipelineConfig:
@@ -104,6 +105,7 @@ class PipelineConfig:
         return cls(seed=int(config["seed"]), fusion=_section(FusionConfig, config["fusion"]),
                    fit=_section(FitConfig, config["fit"]), max_offset=float(maps["max_offset"]),
                    n_tracks=int(maps["n_tracks"]), visibility_margin=float(maps["visibility_margin"]),
+                   stereo_agree=float(maps.get("stereo_agree", 0.005)),
                    compression=None if compression in (None, "none") else compression,
                    compression_level=int(shards.get("compression_level", 4)),
                    qc=config.get("qc"), image_codec=str(shards.get("image_codec", "jpeg")),

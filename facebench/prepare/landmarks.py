@@ -19,6 +19,8 @@ pose, a landmark fitting term, and quality control (``qc.landmark_px``; the came
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,8 +46,16 @@ class MultiViewLandmarks:
 
     def center_world(self) -> np.ndarray:
         """(T,3) the mean of the inner triangulated points per frame (NaN when none)."""
-        with np.errstate(invalid="ignore"):
+        with _quiet():
             return np.nanmean(self.xyz_world[:, INNER], axis=1)
+
+
+@contextmanager
+def _quiet():
+    """NaN rows (a view or frame without a face) are expected: no 'All-NaN slice' warnings."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 def _projections(cameras) -> np.ndarray:
@@ -104,7 +114,8 @@ def triangulate(cameras, xy: np.ndarray, inlier_px: float = 8.0, min_views: int 
                 pair = np.zeros(C)
                 pair[[views[a], views[b]]] = 1.0
                 X = triangulate_points(P, xy[:, t, INNER], pair[:, None] * np.ones((C, len(INNER))))
-                err = np.nanmedian(reprojection_errors(cameras, X, xy[:, t, INNER]), axis=1) * px_scale
+                with _quiet():  # a view without a detection has no error: NaN
+                    err = np.nanmedian(reprojection_errors(cameras, X, xy[:, t, INNER]), axis=1) * px_scale
                 ok = found[:, t] & (err <= inlier_px)
                 score = (int(ok.sum()), float(np.nanmedian(err[ok])) if ok.any() else np.inf)
                 if score[0] > best[0] or (score[0] == best[0] and score[1] < best[1]):
@@ -115,7 +126,7 @@ def triangulate(cameras, xy: np.ndarray, inlier_px: float = 8.0, min_views: int 
         w = inlier[:, t, None] * np.isfinite(xy[:, t]).all(-1)
         xyz[t] = triangulate_points(P, xy[:, t], w.astype(np.float64))
     err = reprojection_errors(cameras, xyz[:, INNER], xy[:, :, INNER])  # (C,T,51)
-    with np.errstate(invalid="ignore"):
+    with _quiet():
         reproj = np.where(found, np.nanmedian(np.where(np.isfinite(err), err, np.nan), axis=2), np.nan)
     return MultiViewLandmarks(xy=xy.astype(np.float32), xyz_world=xyz, inlier=inlier,
                               reprojection_px=reproj, px_scale=px_scale)
@@ -166,7 +177,7 @@ def fitted_landmark_px(template, vertices: np.ndarray, cameras, landmarks: Multi
     between the fitted template's landmarks and the detections, in pixels at 512 px; NaN when no view."""
     pts = template_landmarks(template, vertices)[:, INNER]  # (T,51,3)
     err = reprojection_errors(cameras, pts, landmarks.xy[:, :, INNER].astype(np.float64))  # (C,T,51)
-    with np.errstate(invalid="ignore"):
+    with _quiet():
         per_view = np.nanmedian(err, axis=2) * landmarks.px_scale[:, None]
     per_view[~landmarks.inlier] = np.nan
     out = np.full(per_view.shape[1], np.nan)

@@ -189,16 +189,16 @@ def build_clips(template, vertices, views: Views, participant, sequence, cfg: Pi
         maps.append((np.empty((T,) + fgs[i].shape[1:], np.float32),
                      np.empty((T,) + fgs[i].shape[1:] + (3,), np.float32),
                      np.empty((T,) + fgs[i].shape[1:], np.uint8)))
-    face_of = np.asarray(template.face_regions) == 1
     for t in range(T):  # frame-major: one frame's mesh structures serve every camera
         for i, cam in enumerate(views.cameras):
             obs = views.depths[i]
             if obs is None:  # no depth maps (benchmark layout): the fitted surface stands in for them
                 obs_t = cached_raycaster(vertices[t], template.faces).render(cam).depth
-            elif views.stereo:  # the fitted surface on the face, stereo where it sees something else
-                r = cached_raycaster(vertices[t], template.faces).render(cam)
-                face_px = r.hit & face_of[np.maximum(r.face_id, 0)]
-                obs_t = np.where(face_px | ~np.isfinite(obs[t]), r.depth, obs[t])
+            elif views.stereo:  # the fitted surface; stereo where it sees something in front of it
+                r = cached_raycaster(vertices[t], template.faces).render(cam)  # or off the template
+                with np.errstate(invalid="ignore"):
+                    other = np.isfinite(obs[t]) & (~r.hit | (obs[t] < r.depth - cfg.stereo_agree))
+                obs_t = np.where(other, obs[t], r.depth)
             else:
                 obs_t = obs[t]
             depth, canonical, mask = maps[i]
