@@ -275,3 +275,18 @@ def test_qc_fails_a_capture_where_stereo_cannot_work(images_only, tmp_path):
     assert attrs["depth_source"] == "mvs" and attrs["qc"]["flag"] == "fail"
     coverage = attrs["qc"]["figures"]["stereo_coverage"]
     assert all(frame < 0.08 for frame in coverage)
+
+
+def test_device_choice_is_checked():
+    import torch
+
+    from facebench.errors import FacebenchError
+    from facebench.prepare.mvs import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(FacebenchError, match="must be auto, cpu, cuda or cuda:N"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(FacebenchError, match="torch sees no CUDA device"):
+            resolve_device("cuda:0")
