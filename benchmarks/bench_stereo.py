@@ -37,8 +37,10 @@ def _sgbm_view(cams, images, masks, i, j, center, radius: float):
     ci, cj = cams[i], cams[j]
     H, W = images[i].shape[:2]
     rel = cj.T_cam_from_world @ np.linalg.inv(ci.T_cam_from_world)  # i's camera frame -> j's
+    # flags=0: each rectified image keeps its own principal point; with CALIB_ZERO_DISPARITY a
+    # converging pair puts the head hundreds of pixels of disparity away, out of the other image
     R1, R2, P1, P2, _, _, _ = cv2.stereoRectify(ci.K, np.zeros(5), cj.K, np.zeros(5), (W, H),
-                                                rel[:3, :3].copy(), rel[:3, 3:].copy(), alpha=0)
+                                                rel[:3, :3].copy(), rel[:3, 3:].copy(), flags=0, alpha=0)
     grey = [cv2.cvtColor(images[k], cv2.COLOR_RGB2GRAY) for k in (i, j)]
     m1 = cv2.initUndistortRectifyMap(ci.K, np.zeros(5), R1, P1, (W, H), cv2.CV_32FC1)
     m2 = cv2.initUndistortRectifyMap(cj.K, np.zeros(5), R2, P2, (W, H), cv2.CV_32FC1)
@@ -60,7 +62,7 @@ def _sgbm_view(cams, images, masks, i, j, center, radius: float):
         a, b, d = a[:, ::-1].copy(), b[:, ::-1].copy(), [-v for v in d]
     lo = int(np.floor(min(d))) - 8
     num = int(np.ceil((max(d) - lo + 8) / 16.0)) * 16
-    if num > 0.6 * a.shape[1]:  # rectification of this pair is degenerate (epipole near the image)
+    if num > a.shape[1] - 8:  # the matcher cannot search this range (epipole near the image)
         print(f"sgbm: pair {i}-{j} skipped: disparity range {num} px", flush=True)
         return np.full((H, W), np.nan, np.float32)
     # converging cameras rectify with principal points far apart (disparities of hundreds of
