@@ -15,7 +15,7 @@ from pathlib import Path
 
 from facebench.errors import InputError, ValidationError
 
-TASK_ORDER = ("depth", "canonical", "tracking_2d", "tracking_3d")
+TASK_ORDER = ("depth", "canonical", "tracking_2d", "tracking_3d", "landmarks")
 
 # Metric names in the order SPEC section 6 lists them; unknown names follow, sorted.
 METRIC_ORDER = (
@@ -23,6 +23,7 @@ METRIC_ORDER = (
     "within_2mm", "within_5mm", "within_10mm",
     "average_jaccard", "delta_avg", "occlusion_accuracy", "epe_px_median",
     "average_jaccard_3d", "apd3d", "epe3d_mm",
+    "nme", "found", "nme_found", "face_found",
 )
 
 # Metrics where smaller is better; every other metric (accuracies, fractions,
@@ -38,6 +39,7 @@ HEADLINE_METRIC = {
     "canonical": "mean_mm",
     "tracking_2d": "average_jaccard",
     "tracking_3d": "average_jaccard_3d",
+    "landmarks": "nme",
 }
 
 REQUIRED_KEYS = ("benchmark", "gt_manifest_sha256", "method", "metrics")

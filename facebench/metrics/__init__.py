@@ -6,15 +6,16 @@ below say, for each task, its metric names and whether higher is better; the
 evaluator, the results validator and the leaderboard read them.
 """
 
-from facebench.metrics import canonical, canonical_align, depth, tracking_2d, tracking_3d
+from facebench.metrics import canonical, canonical_align, depth, landmarks, tracking_2d, tracking_3d
 
-TASKS = ("depth", "canonical", "tracking_2d", "tracking_3d")
+TASKS = ("depth", "canonical", "tracking_2d", "tracking_3d", "landmarks")
 
 HIGHER_IS_BETTER: dict[str, dict[str, bool]] = {
     "depth": depth.HIGHER_IS_BETTER,
     "canonical": canonical.HIGHER_IS_BETTER,
     "tracking_2d": tracking_2d.HIGHER_IS_BETTER,
     "tracking_3d": tracking_3d.HIGHER_IS_BETTER,
+    "landmarks": landmarks.HIGHER_IS_BETTER,  # real-image benchmarks: canonical-landmark error
 }
 
 
@@ -28,4 +29,4 @@ def higher_is_better(name: str) -> bool:
 
 
 __all__ = ["HIGHER_IS_BETTER", "TASKS", "canonical", "canonical_align", "depth", "higher_is_better",
-           "tracking_2d", "tracking_3d"]
+           "landmarks", "tracking_2d", "tracking_3d"]
