@@ -140,7 +140,7 @@ def photometric(rng, image, mask, valid_depth, valid_canonical, p_occluder: floa
     blur = rng.uniform(0, 1.2) if rng.uniform() < 0.5 else 0.0
     noise = rng.uniform(0, 0.03)
     quality = int(rng.integers(25, 95)) if rng.uniform() < 0.6 else None
-    out = np.empty_like(image)
+    out = np.empty(image.shape, np.float32)
     for t in range(T):
         frame = np.clip(image[t] + rng.normal(0, noise, image[t].shape), 0, 1)
         pil = Image.fromarray((frame * 255 + 0.5).astype(np.uint8))

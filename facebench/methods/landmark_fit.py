@@ -28,7 +28,7 @@ from facebench.methods.base import ClipInput, Method, Options
 
 WEIGHTS = {
     "jaw_line": 0.05,  # FaceMesh's cheek outline follows the silhouette, not fixed skin points
-    "brows": 0.2,  # FaceMesh's brow points sit on the upper brow edge, iBUG's on its middle
+    "brows": 1.0,  # FaceMesh and iBUG both mark the upper brow edge (0.2 until real-landmarks-v1)
     "rig_prior": 0.05,  # GT clips only: pose near the rig's aim (RIG_SIGMA_M, RIG_SIGMA_RAD)
     "identity": 2e-3,
     "expression": 1e-3,  # Gaussian prior (PCA expression bases, facebench-head)
