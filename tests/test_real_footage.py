@@ -103,7 +103,8 @@ def test_fit_prior_model_trains_and_predicts(head_gt, tmp_path):
     from facebench.baseline.train import train
     from facebench.io.shards import GTReader
 
-    overrides = {**SMALL, "prior": True, "template": "facebench-head", "prior_source": "fit", "pose_head": True}
+    overrides = {**SMALL, "prior": True, "template": "facebench-head", "prior_source": "fit",
+                 "pose_head": True}
     train(head_gt, tmp_path, config="tiny", steps=2, batch_size=1, window=2, model_overrides=overrides,
           augment=True, progress=False)
     model, meta = load_model(tmp_path / "checkpoint.safetensors")

@@ -72,7 +72,8 @@ def test_outer_eye_distance_uses_points_36_and_45():
 
 def _pts(path: Path, points, n_points=None):
     n = len(points) if n_points is None else n_points
-    path.write_text("version: 1\nn_points:  %d\n{\n%s\n}\n" % (n, "\n".join(f"{x} {y}" for x, y in points)))
+    body = "\n".join(f"{x} {y}" for x, y in points)
+    path.write_text(f"version: 1\nn_points:  {n}\n{{\n{body}\n}}\n")
 
 
 def _face_points(w=64, h=80, seed=0):
