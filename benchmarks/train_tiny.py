@@ -47,8 +47,11 @@ INIT = "tiny-ict"
 STAGES = {
     "real": dict(steps=1000, lr=3e-4, warmup=30, seed=5, prior_jitter=(0.01, 4.0), augment=True,
                  model_overrides={"template": "ict-light", "prior_source": "fit"}, init=INIT),
+    # continues from real's last step at a lower learning rate with other samples
+    "real2": dict(steps=1000, lr=1.5e-4, warmup=30, seed=6, prior_jitter=(0.01, 4.0), augment=True,
+                  model_overrides={"template": "ict-light", "prior_source": "fit"}, init="real"),
 }
-VALIDATE = {"real": (500, 750, 1000)}
+VALIDATE = {"real": (500, 750, 1000), "real2": (500, 1000)}
 # validation clips: 4 of the 16 cameras (frontal, two three-quarter views, one from below), all 8
 # frames
 VAL_CAMERAS = ("222200037", "222200041", "222200038", "222200047")
@@ -119,7 +122,10 @@ def main(argv=None) -> int:
         if args.steps:
             cfg["steps"] = args.steps
         if not (args.out / name / f"ck-{cfg['steps']:05d}.safetensors").is_file():
-            run_stage(args.out / name, [gts[n] for n, *_ in DATA], cfg.pop("init"), args.threads, cfg)
+            init = cfg.pop("init")
+            if init in STAGES:  # a stage of this recipe: its last checkpoint
+                init = args.out / init / f"ck-{STAGES[init]['steps']:05d}.safetensors"
+            run_stage(args.out / name, [gts[n] for n, *_ in DATA], init, args.threads, cfg)
     best = validate(args.out, gts[VAL[0]])
     print(f"chosen on validation: {best}")
     if args.install:

@@ -135,7 +135,9 @@ def test_training_recipes_are_consistent():
     assert {n for n, *_ in real.DATA} <= {n for n, *_ in ict.TRAIN_DATA}
     stages = list(real.STAGES)
     assert real.INIT == "tiny-ict" and real.STAGES[stages[0]]["init"] == "tiny-ict"
+    assert all(real.STAGES[name]["init"] in stages[:i] for i, name in enumerate(stages) if i)
     assert set(real.VALIDATE) <= set(stages)
     model, meta = load_model()  # the shipped tiny
     assert model.config == get_config("tiny", **real.STAGES[stages[-1]]["model_overrides"])
     assert model.config.prior_source == "fit" and meta["train"]["augment"]
+    assert meta["init"]["checkpoint"].endswith("tiny-ict.safetensors")  # the recipe's INIT

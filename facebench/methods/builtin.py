@@ -54,7 +54,7 @@ class Transformer(Method):
             self.fitter = LandmarkFit(Options(template=self.model.config.template, device="cpu"))
         self.frames_per_window = options.frames_per_window or int(meta.get("train", {}).get("window", 4))
         shipped = weights.parent == SHIPPED_DIR
-        # a shipped checkpoint names the row (tiny, tiny-head); any other is named by its config
+        # a shipped checkpoint names the row (tiny, tiny-ict, tiny-head); any other is named by its config
         self.name = f"facebench-transformer-{weights.stem if shipped else meta['model']['name']}"
         self.params = {
             "checkpoint": f"shipped:{weights.name}" if shipped else str(checkpoint),
