@@ -12,13 +12,14 @@ WORK=${1:-build/leaderboard}
 BOARD=${2:-leaderboards}
 FB=${FACEBENCH:-facebench}
 BENCH=${BENCH:-synth-v1}
-# landmark-fit needs the landmarks extra (MediaPipe; `make` installs it).  Both transformer
-# checkpoints are scored everywhere: `transformer` (tiny, trained on ICT subjects, ict-light space)
-# and `transformer-head` (tiny-head, trained on procedural facebench-head subjects); each one's
-# canonical maps are converted to the benchmark's template through the shipped correspondence.
+# landmark-fit needs the landmarks extra (MediaPipe; `make` installs it).  Every shipped transformer
+# checkpoint is scored everywhere: `transformer` (tiny: landmark-fit prior per frame, domain-randomised
+# ICT renders; needs the landmarks extra too), `transformer-ict` (tiny-ict, the previous tiny: rig
+# prior, ICT subjects) and `transformer-head` (tiny-head, procedural facebench-head subjects); each
+# one's canonical maps are converted to the benchmark's template through the shipped correspondence.
 # transformer-frame is `tiny` with a window of one frame: the per-frame row the temporal metrics
 # (canonical jitter, depth flicker, track jitter) compare the windowed transformer with.
-METHODS=(transformer transformer-frame transformer-head mean-depth-plane template-frontal landmark-fit)
+METHODS=(transformer transformer-frame transformer-ict transformer-head mean-depth-plane template-frontal landmark-fit)
 
 mkdir -p "$WORK"
 GT="$WORK/gt/$BENCH"

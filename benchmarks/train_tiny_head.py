@@ -11,7 +11,7 @@ checkpoints about 20 min.
     python benchmarks/train_tiny_head.py --out build/train-tiny --install  # ...and ship it as tiny-head
 
 (``tiny-head`` was shipped as ``tiny`` until the default checkpoint was retrained on ICT subjects
-by ``benchmarks/train_tiny.py``, which starts from it.)
+by ``benchmarks/train_tiny_ict.py``, which starts from it.)
 
 Each step is skipped when its output exists, so an interrupted run continues where it stopped
 (training resumes from its last checkpoint).
@@ -53,7 +53,7 @@ VALIDATE = {"stage2": (2000, 2500, 3000), "stage3": (2000, 3000)}
 
 def render(out: Path) -> dict[str, Path]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from train_tiny import render_set
+    from train_tiny_ict import render_set
 
     gts = {}
     for name, preset, lo, hi, seqs, stride, seed in TRAIN_DATA:
@@ -78,7 +78,7 @@ def train_stage(out: Path, name: str, gts: dict, threads: int) -> Path:
     if init is not None:
         init = out / init / f"ck-{STAGES[init]['steps']:05d}.safetensors"
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from train_tiny import run_stage
+    from train_tiny_ict import run_stage
 
     return run_stage(run, data, init, threads, cfg)
 
@@ -87,7 +87,7 @@ def validate(out: Path, vals: list[Path]) -> Path:
     """The checkpoints named in :data:`VALIDATE`, scored under synth-v1's protocol; the lowest
     canonical error (mean over the validation sets, weighted by clips) wins."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from train_tiny import validate as score_checkpoints
+    from train_tiny_ict import validate as score_checkpoints
 
     return score_checkpoints(out, vals, VALIDATE, benchmark="synth-v1")
 

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from facebench.errors import FacebenchError, InputError, did_you_mean
 
-TASK_NAMES = ("depth", "canonical", "tracking_2d", "tracking_3d")
+TASK_NAMES = ("depth", "canonical", "tracking_2d", "tracking_3d", "landmarks")
 DIRECTIONS = {"higher": True, "lower": False}
 # exclude_qc option -> prepare QC flags of the frames left unscored (facebench.evaluate.qc_filter)
 EXCLUDE_QC = {"none": (), "fail": ("fail",), "warn": ("warn", "fail")}
@@ -38,11 +38,14 @@ class TaskSpec:
     short_side: int | None = None           # tracking_3d: K rescaled so min(W, H) is this
     scaling: str | None = None              # tracking_3d: median | none
     thresholds_px: tuple[int, ...] | None = None
+    tolerance: float | None = None          # landmarks: canonical match distance (normalized units)
+    cap: float | None = None                # landmarks: largest error counted (a miss counts this)
+    points: str | None = None               # landmarks: which iBUG points are scored (inner51)
 
     def protocol(self) -> dict:
         """The settings echoed into every results record (only those that apply)."""
         keys = ("regions", "alignment", "query_mode", "resolution", "short_side", "scaling",
-                "thresholds_px")
+                "thresholds_px", "tolerance", "cap", "points")
         return {k: (list(v) if isinstance(v, tuple) else v)
                 for k in keys if (v := getattr(self, k)) is not None}
 
@@ -143,12 +146,13 @@ def _parse(data: dict, path: Path) -> Benchmark:
             regions=_tuple(spec.get("regions"), int), alignment=_alignment(name, spec.get("alignment")),
             query_mode=spec.get("query_mode"), resolution=spec.get("resolution"),
             short_side=spec.get("short_side"), scaling=spec.get("scaling"),
-            thresholds_px=_tuple(spec.get("thresholds_px"), int))
+            thresholds_px=_tuple(spec.get("thresholds_px"), int),
+            tolerance=_float(spec.get("tolerance")), cap=_float(spec.get("cap")), points=spec.get("points"))
     main_task, _, main_metric = data["main_metric"].partition(".")
     if main_task not in tasks or tasks[main_task].main_metric != main_metric:
         raise ValueError(f"main_metric {data['main_metric']!r} is not the main metric of a listed task")
     split = data["split"]
-    resolution = data["resolution"]
+    resolution = data.get("resolution") or {"width": 0, "height": 0}  # 0: each image's own size
     return Benchmark(
         name=str(data["name"]), version=int(data["version"]), description=str(data["description"]).strip(),
         dataset=str(data["dataset"]), template=str(data.get("template", "facebench-head")),
@@ -186,6 +190,10 @@ def _alignment(task: str, value) -> str | None:
         raise ValueError(f"unknown {task} alignment {value!r}{did_you_mean(value, modes)}; "
                          f"expected one of {', '.join(modes)}")
     return value
+
+
+def _float(value):
+    return None if value is None else float(value)
 
 
 def _tuple(values, kind):

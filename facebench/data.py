@@ -79,11 +79,16 @@ class ShardDataset(Dataset):
         space (a GT folder in another template's space is refused with one line).
     prior_jitter: (sigma metres, sigma degrees): render item ``i``'s prior with the template
         moved by a random rigid transform drawn from ``(seed, i)`` (training augmentation).
+    prior_source: ``"rig"`` (the neutral template at the world origin, one map per clip) or
+        ``"fit"`` (per frame, a stand-in for a landmark fit made from the GT mesh:
+        :func:`facebench.baseline.prior.simulated_fit`; ``prior_jitter`` is its per-clip error).
+    augment: domain randomisation drawn from ``(seed, i)`` (:mod:`facebench.baseline.augment`):
+        zoom, background, occluders, lighting and colour, blur, noise, JPEG.
     """
 
     def __init__(self, gt_dir, window: int = 4, size: int | None = None, clips=None, seed: int = 0,
                  samples: int | None = None, prior: bool = False, prior_jitter=(0.0, 0.0),
-                 prior_template: str = "facebench-head"):
+                 prior_template: str = "facebench-head", prior_source: str = "rig", augment: bool = False):
         from facebench.io.shards import GTReader
 
         self.gt_dir = Path(gt_dir)
@@ -95,6 +100,10 @@ class ShardDataset(Dataset):
         self.prior = bool(prior)
         self.prior_jitter = (float(prior_jitter[0]), float(prior_jitter[1]))
         self.prior_template = str(prior_template)
+        if prior_source not in ("rig", "fit"):
+            raise InputError(f"prior_source must be 'rig' or 'fit', got {prior_source!r}")
+        self.prior_source = prior_source
+        self.augment = bool(augment)
         if self.prior and self.reader.template_name != self.prior_template:
             raise InputError(f"GT is in the {self.reader.template_name} canonical space but the model's "
                              f"prior template is {self.prior_template}: train on GT in that space (or set "
@@ -144,9 +153,25 @@ class ShardDataset(Dataset):
 
             canonical = renormalize(canonical, self.reader.center, self.reader.scale,
                                     *prior_normalization(self.prior_template))
-        item = to_tensors(clip.image, clip.mask, np.asarray(clip.depth, np.float32), canonical, clip.K,
-                          clip.T_cam_from_world, out_hw, info["id"], start)
-        if self.prior:
+        image, mask, depth, K = clip.image, clip.mask, np.asarray(clip.depth, np.float32), clip.K
+        rng = np.random.default_rng([self.seed, int(index), 11])
+        if self.augment:
+            from facebench.baseline.augment import reframe
+
+            image, mask, depth, canonical, K = reframe(rng, image, mask, depth, canonical, K)
+        item = to_tensors(image, mask, depth, canonical, K, clip.T_cam_from_world, out_hw, info["id"], start)
+        if self.augment:
+            _photometric(rng, item)
+        if self.prior and self.prior_source == "fit":
+            from facebench.baseline.prior import mesh_prior, simulated_fit
+
+            _, verts = self._reader().sequence_vertices(info["participant"], info["sequence"])
+            jitter = self.prior_jitter if any(self.prior_jitter) else (0.01, 4.0)
+            fitted = simulated_fit(rng, verts[start:start + self.window], self.prior_template, jitter)
+            Kr = item["K"].numpy()
+            item["prior"] = torch.from_numpy(np.stack([
+                mesh_prior(Kr, clip.T_cam_from_world, *out_hw, v, self.prior_template) for v in fitted]))
+        elif self.prior:
             from facebench.baseline.prior import jitter_transform, template_prior
 
             pose = None
@@ -156,6 +181,20 @@ class ShardDataset(Dataset):
                                    template=self.prior_template)
             item["prior"] = torch.from_numpy(prior)[None].expand(self.window, -1, -1, -1).contiguous()
         return item
+
+
+def _photometric(rng, item: dict) -> None:
+    """Background, occluders, lighting, colour, blur, noise, JPEG on a model-sized item (in place)."""
+    from facebench.baseline.augment import photometric
+
+    img, mask, vd, vc = photometric(rng, item["image"].permute(0, 2, 3, 1).numpy(), item["mask"].numpy(),
+                                    item["depth_valid"].numpy(), item["canonical_valid"].numpy())
+    item["image"] = torch.from_numpy(np.ascontiguousarray(img.transpose(0, 3, 1, 2), dtype=np.float32))
+    item["mask"] = torch.from_numpy(mask)
+    item["depth_valid"], item["canonical_valid"] = torch.from_numpy(vd), torch.from_numpy(vc)
+    item["depth"] = torch.where(item["depth_valid"], item["depth"], torch.zeros_like(item["depth"]))
+    item["canonical"] = torch.where(item["canonical_valid"][:, None], item["canonical"],
+                                    torch.zeros_like(item["canonical"]))
 
 
 def to_tensors(image, mask, depth, canonical, K, T_cam_from_world, out_hw, clip_id, start=0) -> dict:

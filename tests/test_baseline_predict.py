@@ -96,12 +96,13 @@ def test_shipped_checkpoint_loads_offline():
 
 
 def test_shipped_checkpoints_by_name_and_their_canonical_spaces():
-    """tiny (ICT subjects) is the default; tiny-head (procedural heads, synth-v1's row) stays
-    loadable by name and as its own method; each method's canonical space is its prior's template."""
+    """tiny (landmark-fit prior, domain-randomised ICT renders) is the default; tiny-ict (the previous
+    tiny) and tiny-head (procedural heads, synth-v1's row) stay loadable by name and as their own
+    methods; each method's canonical space is its prior's template."""
     from facebench.baseline.checkpoint import SHIPPED_DIR, resolve_checkpoint, shipped_checkpoints
     from facebench.methods import make_method
 
-    assert {"tiny", "tiny-head"} <= set(shipped_checkpoints())
+    assert {"tiny", "tiny-ict", "tiny-head"} <= set(shipped_checkpoints())
     assert resolve_checkpoint("tiny-head") == SHIPPED_DIR / "tiny-head.safetensors"
     assert resolve_checkpoint(None) == SHIPPED_DIR / "tiny.safetensors"
     assert resolve_checkpoint("runs/x/tiny-head") == Path("runs/x/tiny-head.safetensors")  # a path stays one
@@ -109,8 +110,12 @@ def test_shipped_checkpoints_by_name_and_their_canonical_spaces():
     assert (new.name, new.canonical_template) == ("facebench-transformer-tiny", "ict-light")
     assert (old.name, old.canonical_template) == ("facebench-transformer-tiny-head", "facebench-head")
     assert old.params["checkpoint"] == "shipped:tiny-head.safetensors"
+    ict = make_method("transformer-ict", device="cpu")
+    assert (ict.name, ict.canonical_template, ict.params["prior"]) == ("facebench-transformer-tiny-ict",
+                                                                      "ict-light", "rig")
+    assert new.params["prior"] == "fit" and new.fitter is not None  # the landmark fit is its prior
     total = sum(p.stat().st_size for p in SHIPPED_DIR.glob("*.safetensors"))
-    assert total < 40 * 2**20  # two tiny checkpoints, 16 MB each
+    assert total < 52 * 2**20  # three tiny checkpoints, 16 MB each
 
 
 def test_renormalize_between_template_versions():

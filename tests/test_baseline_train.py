@@ -92,10 +92,10 @@ def _recipe(name):
 
 
 def test_training_recipes_are_consistent():
-    """benchmarks/train_tiny_head.py (tiny-head's recipe) and benchmarks/train_tiny.py (the shipped
-    tiny's, from tiny-head): every stage's data and init exist, no training or validation
-    participant is a test participant of the benchmark, and each shipped checkpoint's model is
-    its recipe's last stage's."""
+    """benchmarks/train_tiny_head.py (tiny-head's recipe), benchmarks/train_tiny_ict.py (tiny-ict's,
+    from tiny-head) and benchmarks/train_tiny.py (the shipped tiny's, from tiny-ict): every stage's
+    data and init exist, no training or validation participant is a test participant of the
+    benchmark, and each shipped checkpoint's model is its recipe's last stage's."""
     from facebench.baseline.checkpoint import load_model
     from facebench.baseline.config import get_config
     from facebench.benchmarks import get_benchmark
@@ -115,7 +115,7 @@ def test_training_recipes_are_consistent():
     model, _ = load_model("tiny-head")
     assert model.config == get_config("tiny", **list(head.STAGES.values())[-1]["model_overrides"])
 
-    ict = _recipe("train_tiny")
+    ict = _recipe("train_tiny_ict")
     train_ids = {p for _, lo, hi, *_ in ict.TRAIN_DATA for p in range(lo, hi)}
     val_ids = {p for _, lo, hi, *_ in ict.VAL_DATA for p in range(lo, hi)}
     test_ids = {int(p) for p in get_benchmark("synth-v2").source["participants"]}
@@ -124,6 +124,20 @@ def test_training_recipes_are_consistent():
     assert ict.INIT == "tiny-head" and ict.STAGES[stages[0]]["init"] == "tiny-head"
     assert all(ict.STAGES[name]["init"] in stages[:i] for i, name in enumerate(stages) if i)
     assert set(ict.VALIDATE) <= set(stages)
-    model, meta = load_model()
+    model, meta = load_model("tiny-ict")
     assert model.config == get_config("tiny", **ict.STAGES[stages[-1]]["model_overrides"])
     assert model.config.template == "ict-light" and meta["init"]["checkpoint"].endswith(".safetensors")
+
+    real = _recipe("train_tiny")
+    train_ids = {p for _, lo, hi, *_ in real.DATA for p in range(lo, hi)}
+    val_ids = set(range(real.VAL[1], real.VAL[2]))
+    assert max(train_ids) < 800 <= min(val_ids) and max(val_ids) < 900
+    assert {n for n, *_ in real.DATA} <= {n for n, *_ in ict.TRAIN_DATA}
+    stages = list(real.STAGES)
+    assert real.INIT == "tiny-ict" and real.STAGES[stages[0]]["init"] == "tiny-ict"
+    assert all(real.STAGES[name]["init"] in stages[:i] for i, name in enumerate(stages) if i)
+    assert set(real.VALIDATE) <= set(stages)
+    model, meta = load_model()  # the shipped tiny
+    assert model.config == get_config("tiny", **real.STAGES[stages[-1]]["model_overrides"])
+    assert model.config.prior_source == "fit" and meta["train"]["augment"]
+    assert meta["init"]["checkpoint"].endswith("tiny-ict.safetensors")  # the recipe's INIT

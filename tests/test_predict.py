@@ -216,3 +216,19 @@ def test_meta_json_is_valid_for_scoring_tools(astronaut_fit):
 
     _, out, _ = astronaut_fit
     check_meta(json.loads((out / "meta.json").read_text()))
+
+
+def test_overlay_draws_maps_only_where_the_method_sees_a_face():
+    from facebench.report.overlay import shown_maps
+
+    depth = np.full((2, 4, 5), 0.5, np.float32)
+    canonical = np.ones((2, 4, 5, 3), np.float32)
+    foreground = np.zeros((2, 4, 5), np.float32)
+    foreground[1, 1:3, 2:4] = 0.9
+    out = {"depth": depth, "canonical": canonical, "foreground": foreground}
+    d, c = shown_maps(out, 1)
+    assert np.isfinite(d).sum() == 4 and np.isfinite(d[1:3, 2:4]).all()
+    assert np.isfinite(c).all(-1).sum() == 4 and np.isnan(c[0, 0]).all()
+    assert np.isnan(shown_maps(out, 0)[0]).all()
+    d, c = shown_maps({"depth": depth, "canonical": canonical}, 0)  # no foreground: everything
+    assert np.isfinite(d).all() and np.isfinite(c).all()

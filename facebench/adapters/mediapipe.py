@@ -148,6 +148,18 @@ def detect_faces(images, min_confidence: float = 0.5) -> tuple[np.ndarray, np.nd
     return box, score
 
 
+UPSCALE_BELOW = 320  # frames whose longer side is shorter are upscaled 2x for FaceMesh (small faces)
+
+
+def _upscaled(images, factor: int):
+    """(T,H,W,3) uint8 -> bicubic x``factor`` (PIL)."""
+    from PIL import Image
+
+    T, H, W, _ = images.shape
+    return np.stack([np.asarray(Image.fromarray(im).resize((W * factor, H * factor), Image.BICUBIC))
+                     for im in images])
+
+
 def detect_landmarks_full(images, video: bool = True, min_confidence: float = 0.5) -> Landmarks:
     """Dense FaceMesh points, their iBUG-68 subset, a per-frame score and face box.
 
@@ -160,6 +172,8 @@ def detect_landmarks_full(images, video: bool = True, min_confidence: float = 0.
     mp = require("mediapipe", EXTRA)
     images = _check_images(images)
     T, H, W, _ = images.shape
+    factor = 2 if max(H, W) < UPSCALE_BELOW else 1  # FaceMesh misplaces points on faces of ~100 px
+    mesh_images = _upscaled(images, factor) if factor > 1 else images
     dense = np.full((T, N_DENSE, 2), np.nan, np.float32)
     with mp.solutions.face_mesh.FaceMesh(
         static_image_mode=not video,
@@ -169,11 +183,11 @@ def detect_landmarks_full(images, video: bool = True, min_confidence: float = 0.
         min_tracking_confidence=min_confidence,
     ) as mesh:
         for t in range(T):
-            faces = mesh.process(np.ascontiguousarray(images[t])).multi_face_landmarks
+            faces = mesh.process(np.ascontiguousarray(mesh_images[t])).multi_face_landmarks
             if not faces:
                 continue
             pts = np.array([(p.x, p.y) for p in faces[0].landmark], np.float64)
-            dense[t, : len(pts)] = pts[:N_DENSE] * (W, H) - 0.5
+            dense[t, : len(pts)] = pts[:N_DENSE] * (W, H) - 0.5  # normalized: the same at any scale
     box, score = detect_faces(images, min_confidence)
     found = np.isfinite(dense).all(axis=(1, 2))
     score[~found] = np.nan

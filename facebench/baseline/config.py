@@ -41,6 +41,9 @@ class ModelConfig:
     # canonical axes with the clip's camera rotation: a head seen further right in the image is then
     # the same output for every camera of the rig (forward needs ``rotation``)
     camera_frame: bool = False
+    # where the prior comes from: "rig" (the neutral template where a capture rig aims, one map per
+    # clip) or "fit" (the template fitted per frame to 2D landmarks: exists on any real footage)
+    prior_source: str = "rig"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -73,6 +76,8 @@ class TrainConfig:
     # the misalignment of image and prior instead of memorising each identity's offset
     prior_jitter_m: float = 0.0
     prior_jitter_deg: float = 0.0
+    # domain randomisation of the training windows (facebench.baseline.augment)
+    augment: bool = False
     checkpoint_every: int = 250
     log_every: int = 10
     num_workers: int = 0

@@ -7,13 +7,16 @@ import numpy as np
 
 
 def run_transformer(model, images, frames_per_window: int, image_size: int, device="cpu", K=None,
-                    T_cam_from_world=None, precision: str = "fp32", batch_windows: int = 1) -> dict:
+                    T_cam_from_world=None, precision: str = "fp32", batch_windows: int = 1,
+                    fitted_vertices=None) -> dict:
     """Model maps for a clip.  images (T,H,W,3) uint8 -> depth (T,H,W), canonical (T,H,W,3),
     confidence (T,H,W) (the canonical confidence), foreground (T,H,W) probability, at the
     input resolution.  ``K`` and ``T_cam_from_world`` (the clip's camera) are needed by a model
     that takes the template prior.  Up to ``batch_windows`` windows of ``frames_per_window``
     frames go through the model together (a batch of windows; each window is still seen alone,
-    so the maps do not depend on it); ``precision`` ``bf16`` runs the forward under autocast."""
+    so the maps do not depend on it); ``precision`` ``bf16`` runs the forward under autocast.
+    ``fitted_vertices`` (T,V,3) world: a model whose prior comes from a fit (``prior_source:
+    fit``) takes this mesh per frame, rendered from the clip's camera, as its prior."""
     import torch
     import torch.nn.functional as F
 
@@ -27,13 +30,22 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
     confidence = np.empty((T, H, W), np.float32)
     foreground = np.empty((T, H, W), np.float32)
     prior = None
-    if model.config.prior:
+    if model.config.prior and getattr(model.config, "prior_source", "rig") == "fit":
+        from facebench.baseline.prior import mesh_prior
+        from facebench.data import rescale_K
+
+        if fitted_vertices is None:
+            raise ValueError("this model's prior is a fitted mesh per frame: pass fitted_vertices")
+        Kr = rescale_K(K, (H, W), (h, w))
+        prior = torch.from_numpy(np.stack([mesh_prior(Kr, T_cam_from_world, h, w, v, model.config.template)
+                                           for v in fitted_vertices])).to(device)  # (T,5,h,w)
+    elif model.config.prior:
         from facebench.baseline.prior import template_prior
         from facebench.data import rescale_K
 
         prior = template_prior(rescale_K(K, (H, W), (h, w)), T_cam_from_world, h, w,
                                template=model.config.template)
-        prior = torch.from_numpy(prior).to(device)
+        prior = torch.from_numpy(prior).to(device)[None].expand(T, -1, -1, -1)  # one map, every frame
     rotation = None
     if T_cam_from_world is not None:
         rotation = torch.as_tensor(np.asarray(T_cam_from_world, np.float32)[:3, :3], device=device)[None]
@@ -50,8 +62,7 @@ def run_transformer(model, images, frames_per_window: int, image_size: int, devi
             x = x.permute(0, 3, 1, 2).float() / 255
             if (h, w) != (H, W):
                 x = F.interpolate(x, size=(h, w), mode="area" if h < H else "bilinear", align_corners=None)
-            # the prior is one (C,h,w) map of the clip's camera, the same for every frame
-            p = None if prior is None else prior[None].expand(n, -1, -1, -1).reshape(nw, s, *prior.shape)
+            p = None if prior is None else prior[t0:t0 + n].reshape(nw, s, *prior.shape[1:])
             with autocast(str(device), precision):
                 out = model(x.reshape(nw, s, *x.shape[1:]), p,
                             rotation=None if rotation is None else rotation.expand(nw, 3, 3))

@@ -93,3 +93,78 @@ def _render_prior(K, T, height: int, width: int, template: str) -> np.ndarray:
     hit = (maps["confidence"][0] > 1.5).astype(np.float32)
     prior = np.concatenate([maps["depth"][0][None], maps["canonical"][0].transpose(2, 0, 1), hit[None]])
     return prior.astype(np.float32)
+
+
+# -- a prior that exists on real images: a fitted template mesh per frame ---------------------------------
+#
+# ``prior_source: "fit"`` (ModelConfig) replaces the template at the rig's aim by the template
+# *fitted to the frame* (landmark-fit: identity, expression, head pose from 2D landmarks), rendered
+# per frame.  On a real video the rig prior is the same head in the middle of every frame; the fit
+# follows the face.  Training simulates the fit from the GT mesh (:func:`simulated_fit`).
+
+
+def mesh_prior(K, T_cam_from_world, height: int, width: int, vertices_world, template: str) -> np.ndarray:
+    """(5,H,W) prior map of a mesh in ``template``'s topology (e.g. a fitted template), seen by the
+    camera: depth, canonical xyz of the hit point, hit; pixels off the mesh take the nearest hit
+    pixel's values (all zero but depth 0.5 m when the mesh is not seen at all)."""
+    from facebench.baseline.trivial import _fill_nearest
+    from facebench.geometry import Camera, render_mesh
+
+    t = _template(template)
+    camera = Camera(K=np.asarray(K, np.float64), T_cam_from_world=np.asarray(T_cam_from_world, np.float64),
+                    width=int(width), height=int(height))
+    r = render_mesh(np.asarray(vertices_world, np.float64), t.faces, camera)
+    hit = r.hit
+    depth = np.full((height, width), 0.5, np.float32)
+    canonical = np.zeros((height, width, 3), np.float32)
+    if hit.any():
+        depth[hit] = r.depth[hit]
+        canonical[hit] = t.canonical_at(r.face_id[hit], r.barycentric[hit])
+        depth, canonical = _fill_nearest(depth, hit), _fill_nearest(canonical, hit)
+    return np.concatenate([depth[None], canonical.transpose(2, 0, 1),
+                           hit[None].astype(np.float32)]).astype(np.float32)
+
+
+def rigid_align(src, dst) -> np.ndarray:
+    """4x4 rigid transform (no scale) taking points ``src`` (N,3) onto ``dst`` (N,3), least squares."""
+    cs, cd = src.mean(axis=0), dst.mean(axis=0)
+    U, _, Vt = np.linalg.svd((src - cs).T @ (dst - cd))
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
+    R = Vt.T @ D @ U.T
+    M = np.eye(4)
+    M[:3, :3], M[:3, 3] = R, cd - R @ cs
+    return M
+
+
+def simulated_fit(rng: np.random.Generator, gt_vertices, template: str, clip_jitter=(0.01, 4.0),
+                  frame_jitter=(0.002, 1.0)) -> np.ndarray:
+    """A stand-in for a landmark fit of each frame, made from the GT mesh (training only).
+
+    gt_vertices (S,V,3) world, the GT template mesh of each frame.  The neutral template is placed
+    on each frame's head by a rigid fit to the face region; the result blends from it towards the GT
+    mesh by a random amount (a fit catches part of the identity and expression), then moves by a
+    rigid error per clip (``clip_jitter``: metres, degrees sigmas) and a smaller one per frame.
+    Returns (S,V,3) world vertices.
+    """
+    t = _template(template)
+    face = np.flatnonzero(t.regions == 1)
+    neutral = np.asarray(t.canonical_vertices, np.float64)
+    alpha = rng.uniform(0.0, 1.0)  # 0: neutral template at the head pose, 1: the GT mesh
+    J = _about(jitter_transform(rng, *clip_jitter), gt_vertices[:, face].reshape(-1, 3).mean(axis=0))
+    out = np.empty(np.shape(gt_vertices), np.float64)
+    for s, v in enumerate(np.asarray(gt_vertices, np.float64)):
+        M = rigid_align(neutral[face], v[face])
+        posed = neutral @ M[:3, :3].T + M[:3, 3]
+        mesh = posed + alpha * (v - posed)
+        Js = J @ _about(jitter_transform(rng, *frame_jitter), v[face].mean(axis=0))
+        out[s] = mesh @ Js[:3, :3].T + Js[:3, 3]
+    return out
+
+
+def _about(J, centre) -> np.ndarray:
+    """The rigid transform J applied about ``centre`` instead of the origin."""
+    C = np.eye(4)
+    C[:3, 3] = centre
+    Ci = np.eye(4)
+    Ci[:3, 3] = -centre
+    return C @ J @ Ci

@@ -50,7 +50,8 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
           model_overrides: dict | None = None, warmup: int | None = None, threads: int | None = None,
           prior_jitter: tuple[float, float] | None = None, init=None, keep_checkpoints: bool = False,
           progress: bool = True, device: str | None = "auto", precision: str | None = "auto",
-          compile: bool = False, accumulate: int = 1, log_every: int | None = None) -> dict:
+          compile: bool = False, accumulate: int = 1, log_every: int | None = None,
+          augment: bool | None = None) -> dict:
     """Train (or resume) a :class:`FaceTransformer` on the GT shards in ``gt_dir`` (a folder or a list).
 
     ``threads`` sets torch's CPU threads (1 is much faster on a busy shared machine).
@@ -60,6 +61,7 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
     ``keep_checkpoints``: also keep every checkpoint as ``ck-STEP.safetensors`` (+ .json), to
     choose one on a validation split afterwards.
     ``device`` / ``precision`` / ``compile``: see :mod:`facebench.baseline.runtime`.
+    ``augment``: domain randomisation of the training windows (:mod:`facebench.baseline.augment`).
     ``accumulate``: micro-batches per step on each process (the global batch stays ``batch_size``).
     Under torchrun (``WORLD_SIZE`` > 1) the run is one of several DDP processes.
 
@@ -75,7 +77,7 @@ def train(gt_dir, out_dir, config: str = "tiny", steps: int | None = None, resum
     ckpt = out_dir / "checkpoint.safetensors"
     given = {k: v for k, v in dict(steps=steps, seed=seed, batch_size=batch_size, lr=lr, window=window,
                                     num_workers=num_workers, checkpoint_every=checkpoint_every,
-                                    warmup=warmup, log_every=log_every).items()
+                                    warmup=warmup, log_every=log_every, augment=augment).items()
              if v is not None}
     if prior_jitter is not None:
         given["prior_jitter_m"], given["prior_jitter_deg"] = (float(v) for v in prior_jitter)
@@ -157,7 +159,8 @@ def _run(gt_dir, out_dir: Path, mcfg, tcfg: TrainConfig, dist, runtime: dict, *,
     gt_dirs = [gt_dir] if isinstance(gt_dir, (str, Path)) else list(gt_dir)
     parts = [ShardDataset(g, window=tcfg.window, size=mcfg.image_size, seed=tcfg.seed + i, prior=mcfg.prior,
                           prior_jitter=(tcfg.prior_jitter_m, tcfg.prior_jitter_deg),
-                          prior_template=mcfg.template)
+                          prior_template=mcfg.template, prior_source=mcfg.prior_source,
+                          augment=tcfg.augment)
              for i, g in enumerate(gt_dirs)]
     dataset = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
     n_clips = sum(len(p.clips) for p in parts)

@@ -92,7 +92,7 @@ def train(gt_dir, out_dir, config, steps, resume, seed, batch_size, lr, window, 
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Predictions folder (SPEC §5).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="A .safetensors checkpoint or a shipped name (tiny, tiny-head) [default: tiny].")
+              help="A .safetensors checkpoint or a shipped name (tiny, tiny-ict, tiny-head) [default: tiny].")
 @click.option("--method", type=click.Choice(["transformer", "mean-depth-plane", "template-frontal"]),
               default="transformer", show_default=True, help="The model, or a trivial reference row.")
 @click.option("--frames-per-window", type=int, default=None,

@@ -30,7 +30,7 @@ class _MethodHelp(click.Command):
 @click.option("--template", default=None,
               help="Template of template-based methods [default: the GT's, else facebench's default].")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="transformer: .safetensors or a shipped name (tiny, tiny-head) [default: tiny]; "
+              help="transformer: .safetensors or a shipped name (tiny, tiny-ict, tiny-head) [default: tiny]; "
                    "face-anything: checkpoint.pt.")
 @click.option("--iterations", type=int, default=None, help="landmark-fit: optimisation steps [250].")
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:N or mps [default: auto].")

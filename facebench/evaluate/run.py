@@ -55,9 +55,28 @@ def evaluate(preds, gt=None, benchmark=None, out=None, allow_missing=False, prog
             score batches of clips in parallel (GT and predictions on storage every worker
             reads).  The record is the same whatever they are.
     """
+    from facebench.prepare.real_landmarks import is_landmark_gt
+
+    if gt is not None and is_landmark_gt(gt) or gt is None and _photo_benchmark(benchmark):
+        from .landmarks import evaluate_landmarks  # real photos with human 2D labels
+
+        return evaluate_landmarks(preds, gt if gt is not None else _default_gt(benchmark), benchmark, out,
+                                  allow_missing, progress)
     record, _ = evaluate_timed(preds, gt, benchmark, out, allow_missing, progress, backend, workers,
                                scheduler)
     return record
+
+
+def _photo_benchmark(name) -> bool:
+    from facebench.benchmarks import get_benchmark
+
+    return name is not None and get_benchmark(name).dataset == "real-landmarks"
+
+
+def _default_gt(name):
+    from facebench.settings import get_settings
+
+    return get_settings().gt_dir(name)
 
 
 def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False, progress=True,

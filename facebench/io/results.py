@@ -30,7 +30,7 @@ RESULTS_SCHEMA: dict[str, tuple[type, str]] = {
 OPTIONAL_KEYS = ("flags", "predictions")   # absent from records written before they existed
 FLAG_KEYS = ("clip", "task", "kind", "reason")
 FLAG_KINDS = ("alignment", "outlier")
-TASKS = ("depth", "canonical", "tracking_2d", "tracking_3d")
+TASKS = ("depth", "canonical", "tracking_2d", "tracking_3d", "landmarks")
 
 
 def clean_number(value):

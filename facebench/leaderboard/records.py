@@ -15,7 +15,7 @@ from pathlib import Path
 
 from facebench.errors import InputError, ValidationError
 
-TASK_ORDER = ("depth", "canonical", "tracking_2d", "tracking_3d")
+TASK_ORDER = ("depth", "canonical", "tracking_2d", "tracking_3d", "landmarks")
 
 # Metric names in the order SPEC section 6 lists them; unknown names follow, sorted.
 METRIC_ORDER = (
@@ -25,6 +25,7 @@ METRIC_ORDER = (
     "average_jaccard_3d", "apd3d", "epe3d_mm",
     # temporal (secondary) metrics, after each task's per-frame ones
     "flicker_mm", "jitter_median_mm", "jitter_p90_mm", "jitter_px", "jitter_mm",
+    "nme", "found", "nme_found", "face_found",
 )
 
 # Metrics where smaller is better; every other metric (accuracies, fractions,
@@ -40,6 +41,7 @@ HEADLINE_METRIC = {
     "canonical": "mean_mm",
     "tracking_2d": "average_jaccard",
     "tracking_3d": "average_jaccard_3d",
+    "landmarks": "nme",
 }
 
 REQUIRED_KEYS = ("benchmark", "gt_manifest_sha256", "method", "metrics")

@@ -69,7 +69,13 @@ def make_method(name: str, **options):
 register(
     "transformer",
     "facebench.methods.builtin:transformer",
-    "Reference feed-forward transformer (the shipped tiny checkpoint, trained on ICT subjects).",
+    "Reference feed-forward transformer (shipped tiny: landmark-fit prior per frame, domain-randomised "
+    "ICT renders).",
+)
+register(
+    "transformer-ict",
+    "facebench.methods.builtin:transformer_ict",
+    "The reference transformer with the rig-aimed template prior (checkpoint tiny-ict, ICT subjects).",
 )
 register(
     "transformer-head",

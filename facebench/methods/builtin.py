@@ -46,9 +46,15 @@ class Transformer(Method):
 
             self.canonical_template = self.model.config.template  # the prior's: the model's canonical space
             self.canonical_frame = prior_normalization(self.canonical_template)
+        self.fitter = None
+        if self.model.config.prior and self.model.config.prior_source == "fit":
+            from facebench.methods.landmark_fit import LandmarkFit
+
+            # the prior is the template fitted to each frame's 2D landmarks (landmark-fit)
+            self.fitter = LandmarkFit(Options(template=self.model.config.template, device="cpu"))
         self.frames_per_window = options.frames_per_window or int(meta.get("train", {}).get("window", 4))
         shipped = weights.parent == SHIPPED_DIR
-        # a shipped checkpoint names the row (tiny, tiny-head); any other is named by its config
+        # a shipped checkpoint names the row (tiny, tiny-ict, tiny-head); any other is named by its config
         self.name = f"facebench-transformer-{weights.stem if shipped else meta['model']['name']}"
         self.params = {
             "checkpoint": f"shipped:{weights.name}" if shipped else str(checkpoint),
@@ -59,12 +65,19 @@ class Transformer(Method):
             "track_max_distance": options.track_distance,
             "precision": self.precision,
             "batch_windows": self.batch_windows,
+            "prior": self.model.config.prior_source if self.model.config.prior else "none",
         }
 
     def predict_clip(self, clip: ClipInput) -> dict:
         from facebench.baseline.inference import run_transformer
 
-        return run_transformer(
+        fitted, no_face = None, None
+        if self.fitter is not None:
+            fit = self.fitter.fit_clip(clip)
+            world_from_cam = np.linalg.inv(np.asarray(clip.T_cam_from_world, np.float64))
+            fitted = fit["vertices"] @ world_from_cam[:3, :3].T + world_from_cam[:3, 3]
+            no_face = ~fit["found"]
+        out = run_transformer(
             self.model,
             clip.images,
             self.frames_per_window,
@@ -74,7 +87,11 @@ class Transformer(Method):
             T_cam_from_world=clip.T_cam_from_world,
             precision=self.precision,
             batch_windows=self.batch_windows,
+            fitted_vertices=fitted,
         )
+        if no_face is not None:
+            out["no_face"] = no_face
+        return out
 
 
 class TransformerHead(Transformer):
@@ -100,6 +117,13 @@ class TransformerFrame(Transformer):
 
         super().__init__(dataclasses.replace(options, frames_per_window=1))
         self.name = f"{self.name}-frame"
+
+
+class TransformerICT(Transformer):
+    """The reference transformer with the rig-aimed template prior, trained on ICT subjects
+    (``tiny-ict``, shipped as ``tiny`` before the retraining for real footage)."""
+
+    default_checkpoint = "tiny-ict"
 
 
 class TemplateFrontal(Method):
@@ -154,6 +178,10 @@ def transformer_head(options: Options) -> Method:
 
 def transformer_frame(options: Options) -> Method:
     return TransformerFrame(options)
+
+
+def transformer_ict(options: Options) -> Method:
+    return TransformerICT(options)
 
 
 def template_frontal(options: Options) -> Method:

@@ -28,10 +28,11 @@ from facebench.methods.base import ClipInput, Method, Options
 
 WEIGHTS = {
     "jaw_line": 0.05,  # FaceMesh's cheek outline follows the silhouette, not fixed skin points
-    "brows": 0.2,  # FaceMesh's brow points sit on the upper brow edge, iBUG's on its middle
+    "brows": 1.0,  # FaceMesh and iBUG both mark the upper brow edge (0.2 until real-landmarks-v1)
     "rig_prior": 0.05,  # GT clips only: pose near the rig's aim (RIG_SIGMA_M, RIG_SIGMA_RAD)
     "identity": 2e-3,
-    "expression": 1e-3,
+    "expression": 1e-3,  # Gaussian prior (PCA expression bases, facebench-head)
+    "blendshape_l1": 2e-3,  # blendshape templates (ict-light): weights in [0, 1], L1 (most are 0 at a time)
     "smooth_pose": 0.01,
     "smooth_expression": 0.01,
 }
@@ -73,9 +74,10 @@ class LandmarkFit(Method):
             "weights": WEIGHTS,
         }
 
-    def predict_clip(self, clip: ClipInput) -> dict:
+    def fit_clip(self, clip: ClipInput) -> dict:
+        """Landmarks and the fitted template of every frame: :func:`fit_landmarks`'s dict plus
+        ``landmarks`` (T,68,2) and ``found`` (T,) bool (frames with landmarks)."""
         from facebench.adapters.mediapipe import detect_landmarks
-        from facebench.methods.surface import render_fit
 
         lmk, _, _ = detect_landmarks(clip.images, video=True)
         found = np.isfinite(lmk).all(axis=(1, 2))
@@ -87,6 +89,13 @@ class LandmarkFit(Method):
             steps=self.steps,
             device=self.device,
         )
+        return {**fit, "landmarks": lmk, "found": found}
+
+    def predict_clip(self, clip: ClipInput) -> dict:
+        from facebench.methods.surface import render_fit
+
+        fit = self.fit_clip(clip)
+        lmk, found = fit["landmarks"], fit["found"]
         out = render_fit(
             self.template,
             fit["vertices"],
@@ -192,6 +201,11 @@ def fit_landmarks(template, lmk, K, init_pose=None, steps: int = FULL_STEPS, dev
     w_lmk = torch.ones(68, dtype=dt, device=dev)
     w_lmk[:17] = WEIGHTS["jaw_line"]
     w_lmk[17:27] = WEIGHTS["brows"]
+    from facebench.methods.landmark_confidence import robust_weights, temporal_confidence
+
+    conf = torch.as_tensor(temporal_confidence(lmk), dtype=dt, device=dev)  # (T,68) per-landmark trust
+    robust = torch.ones(T, 68, dtype=dt, device=dev)  # reweighted from residuals during the full stage
+    bounded = bool(getattr(template, "blendshapes", False))  # ICT/ARKit blendshapes live in [0, 1]
     trans_prior = torch.as_tensor(trans0, dtype=dt, device=dev) if init_pose is not None else None
     R_prior = (
         torch.as_tensor(np.asarray(init_pose)[:3, :3], dtype=dt, device=dev)
@@ -232,7 +246,8 @@ def fit_landmarks(template, lmk, K, init_pose=None, steps: int = FULL_STEPS, dev
         v = vertices()
         r = residual_px(v) * inv_scale
         rho = torch.sqrt(r**2 + CHARBONNIER_EPS**2) - CHARBONNIER_EPS
-        data = ((rho * w_lmk).sum(1) * mask).sum() / (mask.sum().clamp(min=1) * w_lmk.sum())
+        w = w_lmk * conf * robust
+        data = ((rho * w).sum(1) * mask).sum() / (mask.sum().clamp(min=1) * w_lmk.sum())
         total = data + WEIGHTS["smooth_pose"] * (_smooth(p["rotation"]) + _smooth(p["translation"] / 0.01))
         if trans_prior is not None:  # the rig aims at the head: stay near the world origin
             from facebench.templates.lbs import rodrigues_torch
@@ -246,7 +261,8 @@ def fit_landmarks(template, lmk, K, init_pose=None, steps: int = FULL_STEPS, dev
             total = (
                 total
                 + WEIGHTS["identity"] * (p["identity"] ** 2).mean()
-                + WEIGHTS["expression"] * (p["expression"] ** 2).mean()
+                + (WEIGHTS["blendshape_l1"] * p["expression"].abs().sum(1).mean() if bounded
+                   else WEIGHTS["expression"] * (p["expression"] ** 2).mean())
                 + 0.01 * (p["jaw"] ** 2).mean()
                 + WEIGHTS["smooth_expression"] * (_smooth(p["expression"]) + _smooth(p["jaw"]))
             )
@@ -254,9 +270,19 @@ def fit_landmarks(template, lmk, K, init_pose=None, steps: int = FULL_STEPS, dev
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # ~200 small tensors per step: one thread is fastest (and kind to a shared CPU)
+    def reweight():  # robust per-landmark weights from the current residuals
+        with torch.no_grad():
+            r = (residual_px(vertices()) * inv_scale).cpu().numpy()
+            robust.copy_(torch.as_tensor(robust_weights(r), dtype=dt))
+
+    def project():  # blendshape weights stay in [0, 1]
+        if bounded:
+            with torch.no_grad():
+                p["expression"].clamp_(0.0, 1.0)
+
     try:
         if found.any():
-            _fit_stages(loss, p, steps)
+            _fit_stages(loss, p, steps, reweight, project)
     finally:
         torch.set_num_threads(threads)
     with torch.no_grad():
@@ -274,13 +300,14 @@ def fit_landmarks(template, lmk, K, init_pose=None, steps: int = FULL_STEPS, dev
     return {"vertices": full.reshape(T, -1, 3), "reprojection_px": err, **fit}
 
 
-def _fit_stages(loss, p, steps):
-    """Rigid pose alone, then every parameter."""
+def _fit_stages(loss, p, steps, reweight, project):
+    """Rigid pose alone, then every parameter in two halves, the second with robust weights from the
+    first half's residuals (then refreshed every quarter)."""
     rigid = [(p["rotation"], 0.01), (p["translation"], 0.005)]
     _optimise(loss, rigid, RIGID_STEPS, full=False)
-    _optimise(
-        loss, rigid + [(p["identity"], 0.05), (p["expression"], 0.05), (p["jaw"], 0.01)], steps, full=True
-    )
+    groups = rigid + [(p["identity"], 0.05), (p["expression"], 0.05), (p["jaw"], 0.01)]
+    _optimise(loss, groups, steps, full=True, project=project, reweight=reweight,
+              reweight_at=(steps // 2, 3 * steps // 4))
 
 
 def _smooth(x):
@@ -288,17 +315,22 @@ def _smooth(x):
     return ((x[1:] - x[:-1]) ** 2).mean() if len(x) > 1 else x.sum() * 0
 
 
-def _optimise(loss, groups, steps: int, full: bool) -> None:
-    """Adam over (tensor, learning rate) groups, cosine-decayed to 5%."""
+def _optimise(loss, groups, steps: int, full: bool, project=None, reweight=None, reweight_at=()) -> None:
+    """Adam over (tensor, learning rate) groups, cosine-decayed to 5%; ``project`` after every step
+    (bounds), ``reweight`` at the steps in ``reweight_at`` (robust weights)."""
     import torch
 
     opt = torch.optim.Adam([{"params": [t], "lr": lr} for t, lr in groups])
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * i / steps))
     )
-    for _ in range(steps):
+    for i in range(steps):
+        if reweight is not None and i in reweight_at:
+            reweight()
         opt.zero_grad()
         value = loss(full)
         value.backward()
         opt.step()
+        if project is not None:
+            project()
         sched.step()

@@ -59,9 +59,13 @@ def predict(
             "give one input: --gt DIR / --benchmark NAME, --images DIR or --video FILE"
             + (f" (got {', '.join(given)})" if given else "")
         )
-    if (fov is not None or K is not None) and not (images or video):
-        raise FacebenchError("--fov/--K are for --images/--video; GT clips carry their own camera")
     if gt or benchmark:
+        from facebench.methods.photos import is_photo_benchmark, predict_photos
+
+        if is_photo_benchmark(gt, benchmark):  # real photos with 2D labels (real-landmarks-v1)
+            return predict_photos(method, out_dir, gt, benchmark, fov, K, bool(overlay), progress, options)
+        if fov is not None or K is not None:
+            raise FacebenchError("--fov/--K are for --images/--video; GT clips carry their own camera")
         return _predict_gt(method, out_dir, gt, benchmark, clips, bool(overlay), progress, options)
     from facebench.methods.sources import read_image_folder, read_video
 
@@ -126,6 +130,26 @@ def _predict_gt(method_name, out_dir, gt, benchmark, clips, overlay, progress, o
 
 
 def _predict_frames(method_name, out_dir, frames, fov, K, overlay, progress, options) -> dict:
+    method = make_method(method_name, **options)
+    out, inputs, seconds = predict_plain(method, frames, fov, K, progress=progress)
+    out_dir = Path(out_dir)
+    _write_clip(out_dir, frames.clip_id, out)
+    no_face = out["no_face"]
+    missing = {frames.clip_id: np.flatnonzero(no_face).tolist()} if no_face.any() else {}
+    T = len(frames.images)
+    meta = _write_meta(out_dir, method, UNSCORED, seconds, T, missing, 1, inputs, method.canonical_template)
+    if overlay:
+        meta["visuals"] = _write_visuals(out_dir, frames.clip_id, frames.images, out)
+    return meta
+
+
+def predict_plain(method, frames, fov=None, K=None, gt_frame=None, convert=None, progress: bool = False):
+    """One uncalibrated image sequence through ``method``: find the face in every frame, crop
+    around all detections, predict, paste back at full size, blank frames without a face.
+
+    Returns (maps at full resolution with ``no_face`` (T,), the input description for meta.json,
+    seconds spent in the method).  ``gt_frame`` / ``convert``: as for GT clips (:func:`_finish`).
+    """
     from facebench.adapters.mediapipe import detect_faces
     from facebench.methods.sources import assumed_pose, face_crop, grid_queries, intrinsics
 
@@ -150,23 +174,19 @@ def _predict_frames(method_name, out_dir, frames, fov, K, overlay, progress, opt
         qf,
         qxy - [x0, y0],
     )
-    method = make_method(method_name, **options)
     if progress:
         print(
-            f"predict {method_name}: {T} frames of {W}x{H}, face in {int(has_face.sum())}; "
+            f"predict {method.name}: {T} frames of {W}x{H}, face in {int(has_face.sum())}; "
             f"crop {x1 - x0}x{y1 - y0} at ({x0}, {y0})",
             flush=True,
         )
     t0 = time.perf_counter()
-    out = _finish(method, inp, method.predict_clip(inp), None)
+    out = _finish(method, inp, method.predict_clip(inp), gt_frame, convert)
     seconds = time.perf_counter() - t0
     out = _paste(out, (x0, y0), (H, W))
     no_face = ~has_face | (out["no_face"] if out.get("no_face") is not None else False)
     _blank(out, no_face)
     out["no_face"] = no_face
-    out_dir = Path(out_dir)
-    _write_clip(out_dir, frames.clip_id, out)
-    missing = {frames.clip_id: np.flatnonzero(no_face).tolist()} if no_face.any() else {}
     inputs = {
         "source": frames.source,
         "frames": T,
@@ -174,10 +194,7 @@ def _predict_frames(method_name, out_dir, frames, fov, K, overlay, progress, opt
         "fov_deg": None if K is not None else (fov if fov is not None else _default_fov()),
         "crop_xyxy": [x0, y0, x1, y1],
     }
-    meta = _write_meta(out_dir, method, UNSCORED, seconds, T, missing, 1, inputs, method.canonical_template)
-    if overlay:
-        meta["visuals"] = _write_visuals(out_dir, frames.clip_id, frames.images, out)
-    return meta
+    return out, inputs, seconds
 
 
 def _loadable(template_name: str) -> bool:

@@ -9,15 +9,16 @@ prediction they read; they are secondary: ``SECONDARY`` names them, and no
 benchmark may make one its main metric.
 """
 
-from facebench.metrics import canonical, canonical_align, depth, temporal, tracking_2d, tracking_3d
+from facebench.metrics import canonical, canonical_align, depth, landmarks, temporal, tracking_2d, tracking_3d
 
-TASKS = ("depth", "canonical", "tracking_2d", "tracking_3d")
+TASKS = ("depth", "canonical", "tracking_2d", "tracking_3d", "landmarks")
 
 HIGHER_IS_BETTER: dict[str, dict[str, bool]] = {
     "depth": {**depth.HIGHER_IS_BETTER, **temporal.HIGHER_IS_BETTER["depth"]},
     "canonical": {**canonical.HIGHER_IS_BETTER, **temporal.HIGHER_IS_BETTER["canonical"]},
     "tracking_2d": {**tracking_2d.HIGHER_IS_BETTER, **temporal.HIGHER_IS_BETTER["tracking_2d"]},
     "tracking_3d": {**tracking_3d.HIGHER_IS_BETTER, **temporal.HIGHER_IS_BETTER["tracking_3d"]},
+    "landmarks": landmarks.HIGHER_IS_BETTER,  # real-image benchmarks: canonical-landmark error
 }
 # ``task.metric`` names that may be reported but never be a benchmark's main metric.
 SECONDARY = frozenset(f"{task}.{m}" for task, names in temporal.METRICS.items() for m in names)
@@ -33,4 +34,4 @@ def higher_is_better(name: str) -> bool:
 
 
 __all__ = ["HIGHER_IS_BETTER", "SECONDARY", "TASKS", "canonical", "canonical_align", "depth",
-           "higher_is_better", "temporal", "tracking_2d", "tracking_3d"]
+           "higher_is_better", "landmarks", "temporal", "tracking_2d", "tracking_3d"]

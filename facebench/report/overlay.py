@@ -3,6 +3,7 @@
 Each frame is four tiles side by side: the image | depth (turbo, near = blue) |
 canonical colours (x->red, y->green, z->blue) | the image with the tracks and
 short trails (the last ``TRAIL`` frames; hollow where a point is predicted hidden).
+Depth and canonical are drawn where the method's foreground (when it predicts one) is above 0.5.
 """
 
 from __future__ import annotations
@@ -48,14 +49,27 @@ def tracks_tile(image, xy, visible, t: int, colors, trail: int = TRAIL) -> np.nd
     return np.asarray(img)
 
 
+def shown_maps(out: dict, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame t's depth and canonical maps as drawn: where the method predicts a foreground
+    probability (the transformer), only its pixels above 0.5; the maps elsewhere are the
+    network's extrapolation over the background."""
+    depth, canonical = out["depth"][t], out["canonical"][t]
+    if out.get("foreground") is not None:
+        face = np.asarray(out["foreground"][t]) > 0.5
+        depth = np.where(face, depth, np.nan)
+        canonical = np.where(face[..., None], canonical, np.nan)
+    return depth, canonical
+
+
 def frame_panel(images, out: dict, t: int, near_far, colors) -> np.ndarray:
     """One (H, 4W + 3 GAP, 3) uint8 row for frame t."""
     image = np.asarray(images[t])
     H, W = image.shape[:2]
+    depth, canonical = shown_maps(out, t)
     tiles = [
         image,
-        depth_to_rgb(out["depth"][t], *near_far),
-        canonical_to_rgb(out["canonical"][t]),
+        depth_to_rgb(depth, *near_far),
+        canonical_to_rgb(canonical),
         tracks_tile(image, out["tracks_xy"], out["tracks_visible"], t, colors),
     ]
     row = np.full((H, 4 * W + 3 * GAP, 3), 255, np.uint8)
@@ -94,7 +108,7 @@ def _even(row: np.ndarray, block: int = 16) -> np.ndarray:
 def _rows(images, out: dict):
     """(T, row(t)): the overlay row of frame t at output size, colour ranges shared over the clip."""
     T, H, W = np.asarray(images).shape[:3]
-    near_far = depth_range(out["depth"])
+    near_far = depth_range(np.stack([shown_maps(out, t)[0] for t in range(T)]))
     colors = track_colors(len(out["tracks_xy"]))
     scale = _scale_for(H, W)
     return T, lambda t: _resize(frame_panel(images, out, int(t), near_far, colors), scale)
