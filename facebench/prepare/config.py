@@ -10,7 +10,7 @@ being silently ignored.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from facebench.errors import InputError, did_you_mean
@@ -97,13 +97,19 @@ class PipelineConfig:
     landmarks: dict | None = None  # {detect: auto | on | off, inlier_px}
     camera_check: CameraCheckConfig = CameraCheckConfig()  # facebench.prepare.camera_check
     stereo_agree: float = 0.005  # metres: stereo further in front of the fitted surface is an occluder
+    fit_with_stereo: FitConfig | None = None  # the fit when depth comes from multi-view stereo
 
     @classmethod
     def from_dict(cls, config: dict) -> PipelineConfig:
         maps, shards = config["maps"], config["shards"]
         compression = shards.get("compression")
+        fit = _section(FitConfig, config["fit"])
+        stereo_fit = dict(config.get("fit_with_stereo") or {})
+        unknown = sorted(set(stereo_fit) - {f.name for f in fields(FitConfig)})
+        if unknown:
+            raise InputError(f"fit_with_stereo: {', '.join(unknown)} are not fit settings")
         return cls(seed=int(config["seed"]), fusion=_section(FusionConfig, config["fusion"]),
-                   fit=_section(FitConfig, config["fit"]), max_offset=float(maps["max_offset"]),
+                   fit=fit, fit_with_stereo=replace(fit, **stereo_fit), max_offset=float(maps["max_offset"]),
                    n_tracks=int(maps["n_tracks"]), visibility_margin=float(maps["visibility_margin"]),
                    stereo_agree=float(maps.get("stereo_agree", 0.005)),
                    compression=None if compression in (None, "none") else compression,

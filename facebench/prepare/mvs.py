@@ -42,7 +42,7 @@ class StereoConfig:
     min_angle_deg: float = 3.0
     max_angle_deg: float = 45.0
     levels: int = 4  # pyramid levels; the coarsest is 2**(levels-1) times smaller
-    window: int = 11  # ZNCC window (pixels, odd) at every level
+    window: int = 7  # ZNCC window (pixels, odd) at every level
     coarse_step_px: float = 1.0  # disparity between hypotheses of the coarse sweep
     max_hypotheses: int = 192
     refine_steps: int = 4  # hypotheses on either side of the estimate at intermediate levels

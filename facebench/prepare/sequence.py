@@ -273,7 +273,8 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
         init = landmark_pose(template, lms)
         init_from = "landmarks" if init is not None else init_from
     clock.lap("fuse")
-    fit = fit_sequence(template, clouds, views.cameras, views.serials, init, cfg.fit,
+    fit_cfg = cfg.fit_with_stereo if source == "mvs" and cfg.fit_with_stereo is not None else cfg.fit
+    fit = fit_sequence(template, clouds, views.cameras, views.serials, init, fit_cfg,
                        views=(views.images, views.depths),
                        landmarks=None if fit_lms is None else fit_lms.xyz_world)
     if fit_lms is not None:
