@@ -8,9 +8,9 @@ then scores it serially, with ``--workers`` loky processes and with a Dask
 LocalCluster of ``--workers`` processes (and Ray when it is installed), each run in a
 fresh Python process.  It checks that every record equals the serial one (but for the
 elapsed time) and reports the wall time and the peak resident memory of the largest
-worker process (``ru_maxrss``; the parent for the serial run).  ``--long-frames``
-adds one GT of 2 clips of that many frames: worker memory follows the clip, not the
-number of clips.
+worker process (``VmHWM``, see ``facebench.evaluate.jobs.peak_rss_mib``; the scoring
+process itself for the serial run).  ``--long-frames`` adds one GT of 2 clips of that
+many frames: worker memory follows the clip, not the number of clips.
 """
 
 from __future__ import annotations

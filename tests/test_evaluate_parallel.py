@@ -100,3 +100,17 @@ def test_long_clips_are_not_read_ahead(setup, monkeypatch):
     monkeypatch.setattr(jobs, "load_clip", lambda *a: loads.append(a[-1]) or real(*a))
     assert same(evaluate(preds, gt=gt, allow_missing=True, progress=False), serial)
     assert len(loads) == len(set(loads)) == serial["counts"]["clips_scored"]
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="Linux only")
+def test_worker_peak_memory_is_its_own_not_its_parents():
+    """A process started by fork + exec from a large parent reports its own peak, not the parent's
+    (ru_maxrss survives exec on Linux; the scale-out figures are per worker)."""
+    import subprocess
+    import sys
+
+    big = np.ones(400 * 2**20 // 8)  # 400 MiB in this (parent) process
+    code = "from facebench.evaluate.jobs import peak_rss_mib; print(peak_rss_mib())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout)
+    assert 1 < child < 300 < big.nbytes / 2**20

@@ -154,3 +154,25 @@ def test_formats_doc_is_generated_from_the_schemas():
     text = docs.read_text()
     assert markdown_table() in text
     assert update(text) == text, "docs/FORMATS.md is stale: run python -m facebench.io.formats_doc"
+
+
+def test_reader_keeps_few_shards_open(tmp_path, monkeypatch):
+    """Reading every clip of many shards keeps at most MAX_OPEN_SHARDS files open (least recently
+    used closed) and reads the same arrays as a reader that keeps them all."""
+    from facebench.io import gt_reader
+    from tests.gt_fixtures import make_gt
+
+    gt = make_gt(tmp_path / "gt", participants=("901", "902", "903"), sequences=("EXP-1", "EXP-2"))
+    with GTReader(gt) as reader:
+        expected = {cid: reader.clip(cid) for cid in reader.clip_ids}
+        assert len(reader._files) == 6
+    monkeypatch.setattr(gt_reader, "MAX_OPEN_SHARDS", 2)
+    with GTReader(gt) as reader:
+        for _ in range(2):  # the second pass reopens closed shards
+            for cid in reversed(reader.clip_ids):
+                clip = reader.clip(cid)
+                assert len(reader._files) <= 2
+                np.testing.assert_array_equal(clip.depth, expected[cid].depth)
+                np.testing.assert_array_equal(clip.tracks.xy, expected[cid].tracks.xy)
+        handles = list(reader._files.values())
+    assert all(not h.id.valid for h in handles)  # closed with the reader

@@ -134,7 +134,20 @@ def run_batch(preds, gt_dir, benchmark: str, clip_ids: list[str] | None = None,
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process, MiB (0 where the platform does not say)."""
+    """Peak resident memory of this process, MiB (0 where the platform does not say).
+
+    Linux: ``VmHWM`` of /proc/self/status, the high-water mark of this program's own memory.
+    ``ru_maxrss`` is only the fallback: Linux carries it over an exec, so a process started
+    by fork + exec from a large parent (a worker pool's, a benchmark's) reports the parent's
+    size.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) / 1024.0  # kB
+    except OSError:  # not on Linux
+        pass
     try:
         import resource
     except ImportError:  # not on POSIX

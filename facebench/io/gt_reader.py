@@ -7,7 +7,9 @@ arrays (float32 depth/canonical with NaN, uint8 images).
 Only shards listed in ``manifest.json`` are read: a shard file that is present but not
 committed (a crashed run) is invisible.  HDF5 files are opened lazily and the reader
 can be pickled (open handles are dropped), so every DataLoader worker or joblib
-process opens its own.
+process opens its own.  At most ``MAX_OPEN_SHARDS`` stay open (the least recently used
+is closed): each open HDF5 file costs about 1 MiB and a file descriptor, so reading a
+folder of thousands of shards would otherwise grow without bound.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from facebench.io.schema import READABLE_SCHEMAS
 
 MAP_FIELDS = ("image", "mask", "depth", "canonical")
 TRACK_FIELDS = ("query_frame", "query_canonical", "xy", "xyz", "visible")
+MAX_OPEN_SHARDS = 16
 
 
 class GTReader:
@@ -92,7 +95,7 @@ class GTReader:
 
     # -- data -------------------------------------------------------------------------
     def _file(self, rel: str):
-        f = self._files.get(rel)
+        f = self._files.pop(rel, None)
         if f is None:
             import h5py
 
@@ -101,7 +104,9 @@ class GTReader:
                 f = h5py.File(path, "r")
             except OSError as exc:
                 raise InputError(f"cannot open shard ({exc})", path) from exc
-            self._files[rel] = f
+            while len(self._files) >= MAX_OPEN_SHARDS:  # the least recently used goes
+                self._files.pop(next(iter(self._files))).close()
+        self._files[rel] = f  # last: the most recently used
         return f
 
     def _group(self, cid: str):

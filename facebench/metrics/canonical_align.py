@@ -67,11 +67,11 @@ def fit_canonical_alignment(pred, gt, mode: str = "none") -> CanonicalFit:
     """
     if mode not in CANONICAL_ALIGNMENTS:
         raise ValueError(f"unknown canonical alignment {mode!r}; expected one of {CANONICAL_ALIGNMENTS}")
+    if mode == "none":  # before the float64 copies: they cost more than the rest of a clip's fit
+        return identity_fit(mode, int(np.size(pred)) // 3)
     p = np.asarray(pred, np.float64).reshape(-1, 3)
     g = np.asarray(gt, np.float64).reshape(-1, 3)
     n = len(p)
-    if mode == "none":
-        return identity_fit(mode, n)
     if n < MIN_ALIGN_PIXELS:
         return identity_fit(mode, n, f"{mode} alignment: {n} scored pixels (< {MIN_ALIGN_PIXELS})")
     p_mean, g_mean = p.mean(axis=0), g.mean(axis=0)
