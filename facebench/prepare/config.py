@@ -98,6 +98,7 @@ class PipelineConfig:
     camera_check: CameraCheckConfig = CameraCheckConfig()  # facebench.prepare.camera_check
     stereo_agree: float = 0.005  # metres: stereo further in front of the fitted surface is an occluder
     fit_with_stereo: FitConfig | None = None  # the fit when depth comes from multi-view stereo
+    qc_with_stereo: dict | None = None  # qc thresholds replaced then ({figure: {warn, fail, ...}})
 
     @classmethod
     def from_dict(cls, config: dict) -> PipelineConfig:
@@ -109,7 +110,8 @@ class PipelineConfig:
         if unknown:
             raise InputError(f"fit_with_stereo: {', '.join(unknown)} are not fit settings")
         return cls(seed=int(config["seed"]), fusion=_section(FusionConfig, config["fusion"]),
-                   fit=fit, fit_with_stereo=replace(fit, **stereo_fit), max_offset=float(maps["max_offset"]),
+                   fit=fit, fit_with_stereo=replace(fit, **stereo_fit),
+                   qc_with_stereo=config.get("qc_with_stereo"), max_offset=float(maps["max_offset"]),
                    n_tracks=int(maps["n_tracks"]), visibility_margin=float(maps["visibility_margin"]),
                    stereo_agree=float(maps.get("stereo_agree", 0.005)),
                    compression=None if compression in (None, "none") else compression,

@@ -286,7 +286,10 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     clock.lap("maps")
     from facebench.prepare.qc import sequence_qc
 
-    quality = sequence_qc(template, fit, clouds, clips, frame_ids, cfg.qc)
+    thresholds = cfg.qc
+    if source == "mvs" and cfg.qc_with_stereo:  # stereo depth is noisier: its own residual limits
+        thresholds = {**(cfg.qc or {}), **cfg.qc_with_stereo}
+    quality = sequence_qc(template, fit, clouds, clips, frame_ids, thresholds)
     quality["cameras"] = camera_qc
     residual = float(np.nanmedian(fit.residual_mm)) if np.isfinite(fit.residual_mm).any() else float("nan")
     attrs = {"template": template.name, "fit_residual_mm": residual,
