@@ -18,7 +18,7 @@ Per reference camera, a coarse-to-fine **plane sweep** (torch; CPU or CUDA):
 3. **Estimate**: the best hypothesis, refined to sub-step precision by a parabola
    through its cost and its two neighbours'; its ZNCC is the pixel's confidence.
 
-Then :func:`consistency_filter` keeps a pixel only where at least
+Then :func:`consistency_filter` (:mod:`facebench.prepare.mvs_consistency`) keeps a pixel only where at least
 ``min_consistent`` other views agree with its depth geometrically (projected into a
 view, that view's depth sends it back within ``reproject_px`` pixels and
 ``depth_rel`` relative depth) and averages the agreeing depths (the fused estimate
@@ -349,48 +349,7 @@ def _prior_hypotheses(hyp, step, prior, cam, crop, config: StereoConfig, scale, 
     return (torch.where(have[None], local, hyp), torch.where(have, local_step, step))
 
 
-def consistency_filter(cameras, views: list[ViewDepth], config: StereoConfig = StereoConfig()):
-    """Geometric consistency across views: ``(depths list of (H,W) float32 NaN invalid, support list
-    of (H,W) int16 agreeing views)``; kept depths are the mean of the agreeing views' depths."""
-    from threadpoolctl import threadpool_limits
+from facebench.prepare.mvs_consistency import consistency_filter  # noqa: E402  (part of this API)
 
-    with threadpool_limits(1, "blas"):  # many small products: BLAS threads only contend
-        return _consistency_filter(cameras, views, config)
-
-
-def _consistency_filter(cameras, views, config):
-    out, support = [], []
-    for i, cam in enumerate(cameras):
-        d = views[i].depth.astype(np.float64)
-        H, W = d.shape
-        valid = np.isfinite(d)
-        rows, cols = np.nonzero(valid)
-        z = d[rows, cols]
-        X = cam.cam_to_world(cam.unproject(np.stack([cols, rows], 1).astype(np.float64), z))
-        acc_z, count = z.copy(), np.zeros(len(z), np.int16)
-        for j, other in enumerate(cameras):
-            if j == i:
-                continue
-            dj = views[j].depth
-            uv, zj = other.project_world(X)
-            px = np.rint(uv).astype(np.int64)
-            inside = (zj > 0) & (px[:, 0] >= 0) & (px[:, 0] < other.width) & (px[:, 1] >= 0) & (
-                px[:, 1] < other.height)
-            sel = np.flatnonzero(inside)
-            dd = dj[px[sel, 1], px[sel, 0]].astype(np.float64)
-            good = np.isfinite(dd)
-            sel, dd = sel[good], dd[good]
-            Y = other.cam_to_world(other.unproject(px[sel].astype(np.float64), dd))
-            back, zb = cam.project_world(Y)
-            err = np.linalg.norm(back - np.stack([cols[sel], rows[sel]], 1), axis=1)
-            agree = (err <= config.reproject_px) & (np.abs(zb - z[sel]) <= config.depth_rel * z[sel])
-            acc_z[sel[agree]] += zb[agree]
-            count[sel[agree]] += 1
-        keep = count >= config.min_consistent
-        fused = np.full((H, W), np.nan, np.float32)
-        fused[rows[keep], cols[keep]] = (acc_z[keep] / (1 + count[keep])).astype(np.float32)
-        sup = np.zeros((H, W), np.int16)
-        sup[rows, cols] = count
-        out.append(fused)
-        support.append(sup)
-    return out, support
+__all__ = ["StereoConfig", "ViewDepth", "consistency_filter", "resolve_device", "select_neighbours",
+           "stereo_frame"]
