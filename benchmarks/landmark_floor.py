@@ -23,9 +23,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from facebench.adapters.mediapipe import detect_faces, detect_landmarks
+    from facebench.io.landmark_gt import LandmarkGT
     from facebench.methods.sources import face_crop
     from facebench.metrics.landmarks import INNER_51, landmark_errors, outer_eye_distance
-    from facebench.prepare.real_landmarks import LandmarkGT
 
     reader = LandmarkGT(args.gt)
     nmes = []

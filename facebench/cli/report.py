@@ -26,7 +26,7 @@ def report(gt, results_opt, more, out, max_clips, frame, quiet):
     paths = [*results_opt, *more]
     if not paths:
         raise FacebenchError("no results records: pass --results A.json [B.json ...]")
-    from facebench.prepare.real_landmarks import is_landmark_gt
+    from facebench.io.landmark_gt import is_landmark_gt
 
     if is_landmark_gt(gt):  # real photos with human 2D labels: landmark overlays
         from facebench.report.landmarks import write_landmark_report

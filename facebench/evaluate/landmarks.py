@@ -51,10 +51,10 @@ def evaluate_landmarks(preds, gt, benchmark=None, out=None, allow_missing=False,
     """Score a predictions folder on a landmark GT; returns (and writes to ``out``) the record."""
     from facebench import SCHEMA_VERSION, __version__
     from facebench.benchmarks import get_benchmark
+    from facebench.io.landmark_gt import LandmarkGT
     from facebench.io.predictions import ClipShape, load_prediction, open_predictions
     from facebench.io.results import clean_number, write_results
     from facebench.metrics.landmarks import landmark_metrics, outer_eye_distance
-    from facebench.prepare.real_landmarks import LandmarkGT
 
     start = time.perf_counter()
     reader = LandmarkGT(gt)

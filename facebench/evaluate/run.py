@@ -55,7 +55,7 @@ def evaluate(preds, gt=None, benchmark=None, out=None, allow_missing=False, prog
             score batches of clips in parallel (GT and predictions on storage every worker
             reads).  The record is the same whatever they are.
     """
-    from facebench.prepare.real_landmarks import is_landmark_gt
+    from facebench.io.landmark_gt import is_landmark_gt
 
     if gt is not None and is_landmark_gt(gt) or gt is None and _photo_benchmark(benchmark):
         from .landmarks import evaluate_landmarks  # real photos with human 2D labels

@@ -28,7 +28,7 @@ def _gt_dir(gt, benchmark):
 
 def is_photo_benchmark(gt, benchmark) -> bool:
     """True when the input is a landmark GT folder (or names a benchmark of real photos)."""
-    from facebench.prepare.real_landmarks import is_landmark_gt
+    from facebench.io.landmark_gt import is_landmark_gt
 
     if gt is not None:
         return is_landmark_gt(gt)
@@ -40,6 +40,7 @@ def is_photo_benchmark(gt, benchmark) -> bool:
 def predict_photos(method_name, out_dir, gt, benchmark, fov, K, overlay, progress, options) -> dict:
     from tqdm import tqdm
 
+    from facebench.io.landmark_gt import LandmarkGT
     from facebench.methods import make_method
     from facebench.methods.run import (
         _canonical_conversion,
@@ -49,7 +50,6 @@ def predict_photos(method_name, out_dir, gt, benchmark, fov, K, overlay, progres
         predict_plain,
     )
     from facebench.methods.sources import Frames
-    from facebench.prepare.real_landmarks import LandmarkGT
 
     gt_dir = _gt_dir(gt, benchmark)
     if not gt_dir.is_dir():

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from facebench.errors import FacebenchError, InputError
+from facebench.io.landmark_gt import KIND, LandmarkGT, is_landmark_gt  # noqa: F401  (re-exported)
 
-KIND = "landmarks"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
 
 
@@ -128,44 +128,3 @@ def prepare_real_landmarks(root, out, benchmark: str = "real-landmarks-v1", all_
     tmp.write_text(json.dumps(manifest, indent=1))
     tmp.replace(out / "manifest.json")
     return manifest
-
-
-def is_landmark_gt(gt_dir) -> bool:
-    """True for a GT folder written by :func:`prepare_real_landmarks`."""
-    path = Path(gt_dir) / "manifest.json"
-    if not path.is_file():
-        return False
-    try:
-        return json.loads(path.read_text()).get("kind") == KIND
-    except (OSError, json.JSONDecodeError):
-        return False
-
-
-class LandmarkGT:
-    """A landmark GT folder: ``clip_ids``, ``item(id)``, ``image(id)``, ``landmarks(id)``."""
-
-    def __init__(self, gt_dir):
-        self.dir = Path(gt_dir)
-        path = self.dir / "manifest.json"
-        if not is_landmark_gt(self.dir):
-            raise InputError("not a landmark GT folder (run `facebench prepare real-landmarks`)", self.dir)
-        raw = path.read_bytes()
-        self.manifest = json.loads(raw)
-        self.manifest_sha256 = hashlib.sha256(raw).hexdigest()
-        self.benchmark = self.manifest["benchmark"]
-        self.template_name = self.manifest["template"]
-        self._items = {e["id"]: e for e in self.manifest["items"]}
-        self.clip_ids = list(self._items)
-
-    def item(self, cid: str) -> dict:
-        if cid not in self._items:
-            raise FacebenchError(f"unknown clip {cid!r} in {self.dir}")
-        return self._items[cid]
-
-    def image(self, cid: str) -> np.ndarray:
-        from facebench.nersemble.images import read_rgb
-
-        return read_rgb(self.dir / self.item(cid)["image"])
-
-    def landmarks(self, cid: str) -> np.ndarray:
-        return np.asarray(self.item(cid)["landmarks"], np.float64)

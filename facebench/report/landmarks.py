@@ -39,7 +39,7 @@ def landmark_figure(gt_dir, records: list[dict], out_png, crop_margin: float = 0
 
     from facebench.benchmarks import get_benchmark
     from facebench.evaluate.landmarks import scored_points
-    from facebench.prepare.real_landmarks import LandmarkGT
+    from facebench.io.landmark_gt import LandmarkGT
 
     reader = LandmarkGT(gt_dir)
     spec = get_benchmark(reader.benchmark).task("landmarks")
