@@ -49,8 +49,8 @@ def sequence_qc(template, fit, clouds, clips=None, frame_ids=None, thresholds: d
 
     template: the fitted ``Template``; fit: a ``FitResult`` (``vertices`` (T,V,3), ``params``,
     ``residual_mm``, ``matched``; optional ``stats["landmark_px"]``, ``stats["stereo_coverage"]``
-    (T,)); clouds: per-frame
-    ``PointCloud``; clips: the sequence's ``Clip`` list (for ``surface_fraction``), or None.
+    (T,)); clouds: per-frame ``PointCloud``; clips: the sequence's ``Clip`` list (for
+    ``surface_fraction``), or None.
     """
     vertices = np.asarray(fit.vertices, np.float64)
     T = len(vertices)
