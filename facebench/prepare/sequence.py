@@ -269,7 +269,9 @@ def prepare_sequence(capture, participant: str, sequence: str, serials, frame_id
     init_from = "tracking" if init is not None else "pointcloud"
     # a template without a landmark embedding (FLAME without its .npz) cannot use the landmarks
     fit_lms = lms if template.landmarks is not None else None
-    if init is None and fit_lms is not None:
+    # with depth maps or a point cloud the multi-start fit to the cloud starts better than the
+    # landmarks (FaceMesh's points sit 2-4 mm from the template's); without them they start the fit
+    if init is None and fit_lms is not None and source in ("mvs", "hull"):
         init = landmark_pose(template, lms)
         init_from = "landmarks" if init is not None else init_from
     clock.lap("fuse")
