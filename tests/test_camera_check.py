@@ -179,3 +179,19 @@ def test_every_fix_undoes_its_mistake():
         np.testing.assert_allclose(fixes[fix](wrong).T_cam_from_world, cam.T_cam_from_world, atol=1e-12)
     half = Camera(camera_mistakes.wrong_K(cam.K, "scaled"), cam.T_cam_from_world, 600, 800)
     np.testing.assert_allclose(fixes["K_x2"](half).K[:2, :2], cam.K[:2, :2])
+
+
+def test_a_minority_of_views_with_wrong_detections_warns():
+    """Detections wrong in one view of five (a small face seen from below, say) that no convention
+    fix explains: recorded as a warning naming the view, not a failed sequence."""
+    from facebench.prepare.camera_evidence import check_landmarks
+
+    cams, names, lm = synthetic_landmarks(n_cameras=5)
+    rng = np.random.default_rng(4)
+    lm.xy[2] += rng.normal(0, 25, lm.xy[2].shape)  # garbage points around the face
+    record = check_landmarks(lm, cams, names, CameraCheckConfig())
+    assert record["flag"] == "warn" and record["failed"] == [names[2]]
+    assert record["reason"].startswith("camera check warns for 1 of 5 cameras")
+    lm.xy[:3] += rng.normal(0, 25, lm.xy[:3].shape)  # most views disagree: that fails
+    with pytest.raises(CameraCheckError, match="camera check failed"):
+        check_landmarks(lm, cams, names, CameraCheckConfig())

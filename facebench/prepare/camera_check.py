@@ -154,10 +154,13 @@ class CameraReport:
     frame_ids: list = field(default_factory=list)
     reason: str = ""
     fix: str | None = None
+    tolerated: bool = False  # failing cameras recorded as a warning (see camera_evidence.run_evidence)
 
     @property
     def flag(self) -> str:
-        return "pass" if bool(np.all(self.ok)) else "fail"
+        if bool(np.all(self.ok)):
+            return "pass"
+        return "warn" if self.tolerated else "fail"
 
     def to_dict(self) -> dict:
         """The JSON record kept in the sequence's QC (``qc["cameras"]``)."""

@@ -169,6 +169,12 @@ def run_evidence(evidence: Evidence | str, cameras, names, cfg: CameraCheckConfi
         cameras, names = [cameras[i] for i in evidence.cameras], [names[i] for i in evidence.cameras]
     report = run_check(evidence.check, cameras, names, evidence.words, evidence.figures, cfg,
                        evidence.frame_ids, fixes)
+    if evidence.kind == "landmarks" and report.fix is None and (~report.ok).sum() * 2 < len(names):
+        # detected landmarks can be wrong where a face is small, turned away or seen from below: a
+        # minority of views that no convention fix explains is a detector's failure as likely as a
+        # calibration's, so it is recorded (flag warn, reason, failed views) instead of failing
+        report.tolerated = True
+        report.reason = report.reason.replace("camera check failed", "camera check warns", 1)
     raise_if_failed(report, where)
     return {**report.to_dict(), **({"unchecked": skipped} if skipped else {})}
 
