@@ -49,12 +49,13 @@ def locate(canonical, template_name: str, spec) -> np.ndarray:
 
 def evaluate_landmarks(preds, gt, benchmark=None, out=None, allow_missing=False, progress=True) -> dict:
     """Score a predictions folder on a landmark GT; returns (and writes to ``out``) the record."""
-    from facebench import SCHEMA_VERSION, __version__
     from facebench.benchmarks import get_benchmark
     from facebench.io.landmark_gt import LandmarkGT
     from facebench.io.predictions import ClipShape, load_prediction, open_predictions
     from facebench.io.results import clean_number, write_results
     from facebench.metrics.landmarks import landmark_metrics, outer_eye_distance
+
+    from .run import match_clips, record_head
 
     start = time.perf_counter()
     reader = LandmarkGT(gt)
@@ -66,13 +67,7 @@ def evaluate_landmarks(preds, gt, benchmark=None, out=None, allow_missing=False,
                                   f"{meta['benchmark']!r}, scoring {bench.name!r}")
         spec = bench.task("landmarks")
         present = set(source.clip_ids())
-        missing = [c for c in reader.clip_ids if c not in present]
-        extra = sorted(present - set(reader.clip_ids))
-        if extra:
-            raise ValidationError(f"{len(extra)} prediction files match no GT photo (first: {extra[0]}.npz)")
-        if missing and not allow_missing:
-            raise ValidationError(f"{len(missing)} of {len(reader.clip_ids)} photos missing, first: "
-                                  f"{missing[0]} (use --allow-missing to score them as failures)")
+        missing = match_clips(reader.clip_ids, present, allow_missing, noun="photo")
         idx = scored_points(spec)
         per_clip, frames = {}, 0
         for cid in reader.clip_ids:
@@ -94,11 +89,7 @@ def evaluate_landmarks(preds, gt, benchmark=None, out=None, allow_missing=False,
     values = {k: [v["landmarks"][k] for v in per_clip.values() if v["landmarks"][k] is not None]
               for k in next(iter(per_clip.values()))["landmarks"]}
     record = {
-        "schema_version": SCHEMA_VERSION,
-        "facebench_version": __version__,
-        "benchmark": {"name": bench.name, "version": bench.version},
-        "gt_manifest_sha256": reader.manifest_sha256,
-        "method": meta,
+        **record_head(bench, reader.manifest_sha256, meta),
         "metrics": {"landmarks": {k: clean_number(np.mean(v)) if v else None for k, v in values.items()}},
         "per_clip": per_clip,
         "counts": {"clips": len(reader.clip_ids), "clips_scored": len(reader.clip_ids) - len(missing),

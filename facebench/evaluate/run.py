@@ -79,12 +79,33 @@ def _default_gt(name):
     return get_settings().gt_dir(name)
 
 
+def match_clips(gt_ids, present: set, allow_missing: bool, noun: str = "clip") -> list:
+    """The GT ids without a prediction file; a prediction matching no GT id, or (unless
+    ``allow_missing``) a missing one, is a one-line ValidationError.  ``noun``: clip or photo."""
+    missing = [c for c in gt_ids if c not in present]
+    extra = sorted(present - set(gt_ids))
+    if extra:
+        raise ValidationError(f"{len(extra)} prediction files match no GT {noun} (first: {extra[0]}.npz)")
+    if missing and not allow_missing:
+        raise ValidationError(f"{len(missing)} of {len(gt_ids)} {noun}s missing, first: {missing[0]} "
+                              "(use --allow-missing to score them as failures)")
+    return missing
+
+
+def record_head(bench, gt_manifest_sha256: str, meta: dict) -> dict:
+    """The fields every results record starts with."""
+    from facebench import SCHEMA_VERSION, __version__
+
+    return {"schema_version": SCHEMA_VERSION, "facebench_version": __version__,
+            "benchmark": {"name": bench.name, "version": bench.version},
+            "gt_manifest_sha256": gt_manifest_sha256, "method": meta}
+
+
 def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False, progress=True,
                    backend: str = "loky", workers: int = 1, scheduler=None):
     """:func:`evaluate` plus {"read_s", "score_s", "max_rss_mib"} (for benchmarks/bench_evaluate.py):
     CPU seconds reading predictions and GT, and checking + scoring them, summed over the
     processes that did it, and the largest peak memory of one of them."""
-    from facebench import SCHEMA_VERSION, __version__
     from facebench.io.predictions import open_predictions
     from facebench.io.results import clean_number, write_results
 
@@ -99,13 +120,7 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
             raise ValidationError(f"meta.json says benchmark {meta['benchmark']!r}, scoring {bench.name!r}")
         clip_ids = reader.clip_ids
         present = set(source.clip_ids())
-        missing = [c for c in clip_ids if c not in present]
-        extra = sorted(present - set(clip_ids))
-        if extra:
-            raise ValidationError(f"{len(extra)} prediction files match no GT clip (first: {extra[0]}.npz)")
-        if missing and not allow_missing:
-            raise ValidationError(f"{len(missing)} of {len(clip_ids)} clips missing, first: {missing[0]} "
-                                  "(use --allow-missing to score them as failures)")
+        missing = match_clips(clip_ids, present, allow_missing)
         runner = _Runner(preds, source, reader, bench, backend, workers, scheduler, progress)
         per_clip, clip_counts, clip_tasks, alignment_flags = {}, {}, {}, []
         qc_excluded = 0  # clip frames left out by the benchmark's exclude_qc option
@@ -133,11 +148,7 @@ def evaluate_timed(preds, gt=None, benchmark=None, out=None, allow_missing=False
     counts = _counts(clip_ids, missing, partial, clip_counts, scored_tasks)
     counts["flagged_clips"] = flagged_clips(flags)
     record = {
-        "schema_version": SCHEMA_VERSION,
-        "facebench_version": __version__,
-        "benchmark": {"name": bench.name, "version": bench.version},
-        "gt_manifest_sha256": reader.manifest_sha256,
-        "method": meta,
+        **record_head(bench, reader.manifest_sha256, meta),
         "metrics": _mean_over_clips(per_clip, scored_tasks, clean_number),
         "per_clip": {cid: {t: {k: clean_number(v) for k, v in per_clip[cid][t].items()} for t in scored_tasks}
                      for cid in clip_ids},
