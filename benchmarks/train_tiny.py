@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_tiny_ict import CHECKPOINTS, TRAIN_DATA, render_set, run_stage
+from train_tiny_ict import TRAIN_DATA, install_checkpoint, render_set, run_stage
 
 # the first three of tiny-ict's four training sets (participants 100-144, 6 performances): the
 # budget of one CPU session (about 1.5 hours of training on the shared 2-core machine)
@@ -129,9 +128,7 @@ def main(argv=None) -> int:
     best = validate(args.out, gts[VAL[0]])
     print(f"chosen on validation: {best}")
     if args.install:
-        shutil.copy(best, CHECKPOINTS / "tiny.safetensors")
-        shutil.copy(best.with_suffix(".json"), CHECKPOINTS / "tiny.json")
-        print(f"installed as {CHECKPOINTS / 'tiny.safetensors'}")
+        install_checkpoint(best, "tiny")
     return 0
 
 

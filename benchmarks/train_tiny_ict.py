@@ -144,6 +144,13 @@ def validate(out: Path, vals: list[Path], checkpoints: dict | None = None,
     return min(scores, key=scores.get)
 
 
+def install_checkpoint(best: Path, name: str) -> None:
+    """Ship ``best`` (a training checkpoint and its JSON) in the package as checkpoint ``name``."""
+    shutil.copy(best, CHECKPOINTS / f"{name}.safetensors")
+    shutil.copy(best.with_suffix(".json"), CHECKPOINTS / f"{name}.json")
+    print(f"installed as {CHECKPOINTS / name}.safetensors")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="build/train-tiny-ict", type=Path)
@@ -159,9 +166,7 @@ def main(argv=None) -> int:
     best = validate(args.out, [gts[name] for name, *_ in VAL_DATA])
     print(f"chosen on validation: {best}")
     if args.install:
-        shutil.copy(best, CHECKPOINTS / "tiny-ict.safetensors")
-        shutil.copy(best.with_suffix(".json"), CHECKPOINTS / "tiny-ict.json")
-        print(f"installed as {CHECKPOINTS / 'tiny-ict.safetensors'}")
+        install_checkpoint(best, "tiny-ict")
     return 0
 
 
