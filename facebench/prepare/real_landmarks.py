@@ -20,24 +20,16 @@ GT folder::
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from facebench.errors import FacebenchError, InputError
+from facebench.io.gt_writer import file_sha256
 from facebench.io.landmark_gt import KIND, LandmarkGT, is_landmark_gt  # noqa: F401  (re-exported)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp")
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def find_items(root, all_images: bool = False, bench=None) -> list[dict]:
@@ -73,7 +65,7 @@ def read_item(root: Path, item: dict, origin: int):
         want = item.get("image") or f"{label.stem}{{{','.join(IMAGE_SUFFIXES)}}}"
         raise InputError(f"no image for this label (expected {want} next to it)", label)
     image_path = root / item["image"]
-    sums = {"image_sha256": sha256(image_path), "label_sha256": sha256(label)}
+    sums = {"image_sha256": file_sha256(image_path), "label_sha256": file_sha256(label)}
     for key, value in sums.items():
         expected = item.get(key)
         if expected and expected != value:
