@@ -83,18 +83,22 @@ def stereo_coverage(stereo: dict, views) -> np.ndarray:
     """(T,) per frame, the median over cameras of the share of foreground pixels with a stereo depth."""
     shares = []
     for i in range(len(views.serials)):
-        fg = views.alphas[i] >= 0.5
-        have = np.isfinite(stereo["depths"][i]) & fg
+        fg, have = _with_depth(stereo, views, i)
         shares.append(have.sum((1, 2)) / np.maximum(fg.sum((1, 2)), 1))
     return np.median(np.stack(shares), axis=0)
+
+
+def _with_depth(stereo: dict, views, i: int):
+    """Camera ``i``'s foreground (T,H,W) and the part of it with a stereo depth."""
+    fg = views.alphas[i] >= 0.5
+    return fg, np.isfinite(stereo["depths"][i]) & fg
 
 
 def stereo_summary(stereo: dict, views) -> dict:
     """Per camera: share of foreground pixels with a stereo depth and their median confidence."""
     out = {}
     for i, serial in enumerate(views.serials):
-        fg = views.alphas[i] >= 0.5
-        have = np.isfinite(stereo["depths"][i]) & fg
+        fg, have = _with_depth(stereo, views, i)
         conf = stereo["confidence"][i][have]
         out[serial] = {"coverage": round(float(have.sum() / max(fg.sum(), 1)), 4),
                        "confidence_median": round(float(np.median(conf)), 4) if conf.size else None}
