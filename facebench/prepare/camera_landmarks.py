@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from facebench.prepare.camera_figures import REFERENCE_SIDE, extent, finite_median
+from facebench.prepare.landmarks import projections, triangulate_points
 
 
 class LandmarkCheck:
@@ -63,36 +64,19 @@ class LandmarkCheck:
         return uv, err <= self.inlier_px
 
 
-def _projection(camera) -> np.ndarray:
-    return camera.K @ camera.T_cam_from_world[:3]
-
-
-def _dlt(P: np.ndarray, uv: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Batched linear triangulation: ``P`` (C,3,4), ``uv`` (C,N,2), ``weight`` (C,N) 0/1 -> (N,3)."""
-    u, v = np.nan_to_num(uv[..., 0]), np.nan_to_num(uv[..., 1])
-    rows_u = u[..., None] * P[:, None, 2] - P[:, None, 0]  # (C,N,4)
-    rows_v = v[..., None] * P[:, None, 2] - P[:, None, 1]
-    A = np.concatenate([rows_u, rows_v], axis=0) * np.concatenate([weight, weight], axis=0)[..., None]
-    A = A.transpose(1, 0, 2)  # (N,2C,4)
-    A = A / np.maximum(np.linalg.norm(A, axis=2, keepdims=True), 1e-12)
-    X = np.linalg.svd(A)[2][:, -1]  # (N,4)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return X[:, :3] / X[:, 3:4]
-
-
 def triangulate_ransac(xy: np.ndarray, cameras, inlier_px) -> np.ndarray:
     """World points (N,3) from pixels ``xy`` (C,N,2) (NaN: not seen): the view pair whose
     triangulation most views agree with (within ``inlier_px`` (C,) pixels), refined on those
     views; NaN where fewer than two views agree."""
     C, N, _ = xy.shape
-    P = np.stack([_projection(c) for c in cameras])
+    P = projections(cameras)
     seen = np.isfinite(xy).all(axis=2)
     best_count, best_in = np.zeros(N, int), np.zeros((C, N), bool)
     for a in range(C):
         for b in range(a + 1, C):
             w = np.zeros((C, N))
             w[[a, b]] = seen[[a, b]]
-            X = _dlt(P, xy, w)
+            X = triangulate_points(P, xy, w)
             inl = np.zeros((C, N), bool)
             for c, cam in enumerate(cameras):
                 uv, z = cam.project_world(X)
@@ -101,6 +85,6 @@ def triangulate_ransac(xy: np.ndarray, cameras, inlier_px) -> np.ndarray:
             count = inl.sum(axis=0) * (seen[a] & seen[b])
             better = count > best_count
             best_count[better], best_in[:, better] = count[better], inl[:, better]
-    X = _dlt(P, xy, best_in.astype(float))
+    X = triangulate_points(P, xy, best_in.astype(float))
     X[best_count < 2] = np.nan
     return X

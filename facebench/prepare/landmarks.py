@@ -58,7 +58,8 @@ def _quiet():
         yield
 
 
-def _projections(cameras) -> np.ndarray:
+def projections(cameras) -> np.ndarray:
+    """(C,3,4) projection matrices K [R|t] of ``cameras``."""
     return np.stack([np.asarray(c.K) @ np.asarray(c.T_cam_from_world)[:3] for c in cameras])
 
 
@@ -76,6 +77,7 @@ def triangulate_points(P: np.ndarray, xy: np.ndarray, weight: np.ndarray) -> np.
                            x[..., 1:2, None] * P[:, None, 2:3] - P[:, None, 1:2]], axis=2)  # (C,N,2,4)
     rows *= w[..., None, None]
     A = np.transpose(rows, (1, 0, 2, 3)).reshape(rows.shape[1], 2 * C, 4)
+    A = A / np.maximum(np.linalg.norm(A, axis=2, keepdims=True), 1e-12)  # rows of equal weight
     _, _, vt = np.linalg.svd(A)
     X = vt[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -101,7 +103,7 @@ def triangulate(cameras, xy: np.ndarray, inlier_px: float = 8.0, min_views: int 
     """
     xy = np.asarray(xy, np.float64)
     C, T = xy.shape[:2]
-    P = _projections(cameras)
+    P = projections(cameras)
     px_scale = np.array([REFERENCE_SIDE / max(c.width, c.height) for c in cameras])
     found = np.isfinite(xy[:, :, INNER]).all(axis=(2, 3))  # (C,T)
     inlier = np.zeros((C, T), bool)
