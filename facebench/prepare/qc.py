@@ -19,7 +19,8 @@ cheap figures that look at the fit from other sides:
                          median distance to their prediction from the neighbours
 ``face_area_ratio``      face-region area over the fitted identity's neutral face area
                          (a collapsed or blown-up expression)
-``landmark_px``          median landmark reprojection error, when the fit used 2D landmarks
+``landmark_px``          landmark reprojection error against FaceMesh's detections, each view's and
+                         landmark's constant offset over the sequence removed (landmarks.fitted_landmark_px)
 ``stereo_coverage``      depth from multi-view stereo: median over views of the share of
                          foreground pixels that kept a consistent depth (blurred, textureless or
                          badly calibrated views keep almost none)
